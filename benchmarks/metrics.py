@@ -1,0 +1,403 @@
+"""Every metric of PROBLEMS.md, implemented once, for sample arrays and grid densities alike.
+
+Errors are over a fixed subsample of the problem's time grid (``evaluation_times``: 101 evenly
+spaced grid times by default), the same for every solver:
+
+* mean_err, var_err: relative L2 over time of the per-coordinate mean / variance,
+  ||m_hat - m_ref||_2 / ||m_ref||_2, averaged over coordinates. Where m_ref is identically 0 the
+  absolute L2 divided by sqrt(number of times) is used and the ``*_kind`` column says "absolute".
+* w1_err: 1-Wasserstein distance between the solver's and the reference's 1-D marginals,
+  averaged over times and coordinates (the first ``w1_max_coords`` coordinates: the problems are
+  exchangeable in their coordinates, and sorting 10^5 samples x 100 coordinates x 101 times is
+  costlier than the rest of the evaluation).
+* u_err, v_err: relative L2 of the drifts against the exact ones under rho_ref(., t),
+  sqrt(sum_t E|u_hat - u|^2) / sqrt(sum_t E|u|^2), with ``n_drift_samples`` exact samples a time.
+* energy_drift: max_t |E(t) - E(0)| / |E(0)|, E(t) = E_rho[m/2 (|u|^2 + |v|^2) + V] for samplers
+  with a drift, or the solution's own <psi|H|psi>.
+* com_mean_err, com_var_err: the centre of mass X_c = mean_i x_i against its exact law (bosons).
+
+Sample-based solutions are evaluated over ``n_trials`` independent trials of ``n_samples``
+trajectories (seeds eval_seed, eval_seed + 1, ...); each metric is the mean over trials and its
+``*_std`` column the standard deviation over trials.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reference.problems import Problem
+
+__all__ = [
+    "Evaluation",
+    "evaluate",
+    "evaluation_times",
+    "relative_l2_over_time",
+    "wasserstein1_samples",
+    "wasserstein1_densities",
+    "stochastic_mechanics_energy",
+    "energy_drift",
+    "reference_for",
+]
+
+# elements of a (chunk, n_times, d) sample block kept in memory at once
+_CHUNK_ELEMENTS = 20_000_000
+
+
+def evaluation_times(problem: Problem, n_eval_times: int = 101) -> np.ndarray:
+    """``n_eval_times`` evenly spaced points of the problem's time grid (all of it if fewer)."""
+    if n_eval_times < 2:
+        raise ValueError(f"n_eval_times={n_eval_times} must be >= 2")
+    idx = np.unique(np.round(np.linspace(0, problem.n_steps, n_eval_times)).astype(int))
+    return problem.times[idx]
+
+
+def relative_l2_over_time(estimate: np.ndarray, reference: np.ndarray) -> tuple[float, str]:
+    """||est - ref||_2 / ||ref||_2 over time (axis 0), per coordinate, averaged over coordinates.
+
+    Coordinates whose reference is identically zero use the absolute L2 over time divided by
+    sqrt(n_times). Returns (value, kind) with kind "relative", "absolute" or "mixed".
+    """
+    est = np.asarray(estimate, dtype=float).reshape(len(estimate), -1)
+    ref = np.asarray(reference, dtype=float).reshape(len(reference), -1)
+    if est.shape != ref.shape:
+        raise ValueError(f"shape mismatch: estimate {est.shape} vs reference {ref.shape}")
+    diff = np.linalg.norm(est - ref, axis=0)
+    norm = np.linalg.norm(ref, axis=0)
+    # "identically zero" up to float noise of a reference that is 0 by symmetry
+    zero = norm <= 1e-12 * max(1.0, float(np.abs(est).max(initial=0.0)))
+    per_coord = np.where(zero, diff / math.sqrt(len(ref)), diff / np.where(zero, 1.0, norm))
+    kind = "absolute" if zero.all() else ("relative" if not zero.any() else "mixed")
+    return float(per_coord.mean()), kind
+
+
+def wasserstein1_samples(samples: np.ndarray, quantile: np.ndarray) -> np.ndarray:
+    """W1 between empirical 1-D distributions and reference distributions.
+
+    samples: (..., n); quantile: (..., n) the reference quantile function at the levels
+    (i - 1/2)/n, i = 1..n. Uses W1 = int_0^1 |Q_emp(q) - Q_ref(q)| dq with the midpoint rule on
+    each level interval, whose error is far below the sampling noise O(sigma / sqrt(n)).
+    """
+    return np.abs(np.sort(samples, axis=-1) - quantile).mean(axis=-1)
+
+
+def wasserstein1_densities(x: np.ndarray, density_a: np.ndarray, density_b: np.ndarray) -> np.ndarray:
+    """W1 = int |F_a - F_b| dx between 1-D densities on the uniform grid x (last axis).
+
+    Each density is normalised on the grid first, so a solver's small norm error does not count
+    as transport. Trapezoid rule for both the CDFs and the integral (second order in dx).
+    """
+    dx = float(x[1] - x[0])
+
+    def cdf(rho: np.ndarray) -> np.ndarray:
+        mass = np.concatenate(
+            [np.zeros(rho.shape[:-1] + (1,)), np.cumsum(0.5 * (rho[..., 1:] + rho[..., :-1]), -1) * dx],
+            axis=-1,
+        )
+        return mass / mass[..., -1:]
+
+    gap = np.abs(cdf(density_a) - cdf(density_b))
+    return 0.5 * dx * (gap[..., 1:] + gap[..., :-1]).sum(-1)
+
+
+def stochastic_mechanics_energy(problem: Problem, x: np.ndarray, u: np.ndarray, v: np.ndarray) -> float:
+    """E = E_rho[ m/2 (|u|^2 + |v|^2) + V(x) ] from samples x ~ rho and drifts at them."""
+    kinetic = 0.5 * problem.m * ((u**2).sum(-1) + (v**2).sum(-1))
+    return float(np.mean(kinetic + problem.potential(x)))
+
+
+def energy_drift(energy: np.ndarray) -> float:
+    """max_t |E(t) - E(0)| / |E(0)|."""
+    energy = np.asarray(energy, dtype=float)
+    return float(np.max(np.abs(energy - energy[0])) / abs(energy[0]))
+
+
+def reference_for(problem: Problem, grid_options: dict[str, Any] | None = None):
+    """The exact reference when there is one, else the grid reference for d <= 3, else None.
+
+    Returns (reference, kind) with kind "exact", "grid" or "none".
+    """
+    from reference.exact import ExactReference
+
+    if problem.has_exact_solution:
+        return ExactReference(problem), "exact"
+    if problem.d <= 3:
+        from solvers import get_solver
+
+        solver = get_solver("grid", **(grid_options or {}))
+        if solver.supports(problem) is None:
+            return solver.fit(problem), "grid"
+    return None, "none"
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    series: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate(
+    problem: Problem,
+    solution,
+    *,
+    reference=None,
+    reference_kind: str | None = None,
+    n_samples: int = 10_000,
+    n_trials: int = 10,
+    seed: int = 0,
+    n_eval_times: int = 101,
+    w1_max_coords: int = 10,
+    n_drift_samples: int = 2_000,
+    density_points: int = 512,
+) -> Evaluation:
+    """Score a Solution with every metric that applies; see the module docstring.
+
+    reference: an ExactReference or a grid Solution; found with ``reference_for`` when None.
+    """
+    t0 = time.perf_counter()
+    if reference is None:
+        reference, reference_kind = reference_for(problem)
+    elif reference_kind is None:
+        reference_kind = "exact" if type(reference).__name__ == "ExactReference" else "grid"
+    times = evaluation_times(problem, n_eval_times)
+    n_w1 = min(problem.d, w1_max_coords)
+
+    metrics: dict[str, Any] = {
+        "reference": reference_kind,
+        "n_eval_times": len(times),
+        "eval_seed": seed,
+    }
+    series: dict[str, Any] = {"times": times.tolist()}
+
+    ref_mean = ref_var = ref_quantile = None
+    if reference is not None:
+        ref_mean, ref_var = reference.moments(times)
+        series["ref_mean"] = ref_mean.mean(1).tolist()
+        series["ref_var"] = ref_var.mean(1).tolist()
+
+    if solution.is_sampler:
+        metrics.update(n_samples=n_samples, n_trials=n_trials)
+        if reference is not None:
+            ref_quantile = _reference_quantiles(reference, times, n_samples, n_w1)
+        trials = [
+            _sample_trial(problem, solution, times, n_samples, seed + k, n_w1, ref_quantile)
+            for k in range(n_trials)
+        ]
+        means = np.stack([tr["mean"] for tr in trials])
+        variances = np.stack([tr["var"] for tr in trials])
+        series.update(
+            mean=means.mean((0, 2)).tolist(),
+            var=variances.mean((0, 2)).tolist(),
+            mean_spread=means.mean(2).std(0).tolist() if n_trials > 1 else None,
+            var_spread=variances.mean(2).std(0).tolist() if n_trials > 1 else None,
+        )
+        if problem.d > 1:
+            series["com_mean"] = np.mean([tr["com_mean"] for tr in trials], 0).tolist()
+            series["com_var"] = np.mean([tr["com_var"] for tr in trials], 0).tolist()
+        if reference is not None:
+            _trial_errors(metrics, "mean_err", [relative_l2_over_time(m, ref_mean) for m in means])
+            _trial_errors(metrics, "var_err", [relative_l2_over_time(v, ref_var) for v in variances])
+            w1 = [float(tr["w1"]) for tr in trials]
+            metrics["w1_err"], metrics["w1_err_std"] = float(np.mean(w1)), _std(w1)
+        if solution.has("drift"):
+            energy = trials[0]["energy"]
+            series["energy"] = energy.tolist()
+            metrics["energy_drift"] = energy_drift(energy)
+        if problem.d == 1:
+            series["density"] = _sample_density_series(solution, reference, times, seed)
+    else:
+        mean, var = solution.moments(times)
+        series.update(mean=mean.mean(1).tolist(), var=var.mean(1).tolist(),
+                      mean_spread=None, var_spread=None)
+        if reference is not None:
+            for name, est, ref in (("mean_err", mean, ref_mean), ("var_err", var, ref_var)):
+                value, kind = relative_l2_over_time(est, ref)
+                metrics.update({name: value, f"{name}_std": 0.0, f"{name}_kind": kind})
+            metrics["w1_err"] = _density_w1(problem, solution, reference, times, n_w1,
+                                            density_points)
+            metrics["w1_err_std"] = 0.0
+        if solution.has("energy"):
+            energy = np.asarray(solution.energy(times))
+            series["energy"] = energy.tolist()
+            metrics["energy_drift"] = energy_drift(energy)
+        if problem.d > 1 and solution.has("center_of_mass_moments"):
+            com_mean, com_var = solution.center_of_mass_moments(times)
+            series["com_mean"], series["com_var"] = list(map(float, com_mean)), list(map(float, com_var))
+        if problem.d == 1:
+            series["density"] = _density_series(problem, solution, reference, times, density_points)
+
+    _drift_errors(metrics, problem, solution, reference, reference_kind, times, seed,
+                  n_drift_samples)
+    _center_of_mass_errors(metrics, series, problem)
+    _brownian_comparison(metrics, series, problem, times)
+    if reference is not None and reference_kind == "exact":
+        series["ref_energy"] = float(reference.energy(times[:1])[0])
+    metrics["eval_s"] = time.perf_counter() - t0
+    return Evaluation(metrics=metrics, series=series)
+
+
+# ----------------------------------------------------------------------------- internals
+def _std(values: list[float]) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _trial_errors(metrics: dict[str, Any], name: str, results: list[tuple[float, str]]) -> None:
+    values = [v for v, _ in results]
+    metrics[name] = float(np.mean(values))
+    metrics[f"{name}_std"] = _std(values)
+    metrics[f"{name}_kind"] = results[0][1]
+
+
+def _reference_quantiles(reference, times: np.ndarray, n: int, n_coords: int) -> np.ndarray:
+    """Reference quantiles at levels (i - 1/2)/n: (n_times, n_coords, n)."""
+    levels = (np.arange(n) + 0.5) / n
+    if hasattr(reference, "marginal_quantile"):
+        return reference.marginal_quantile(levels, times)[:, :n_coords]
+    # a density reference: invert its CDF on its own grid
+    lo, hi = reference.problem.box
+    x = np.linspace(lo, hi, 4097)
+    rho = reference.marginal_density(x, times)[:, :n_coords]
+    cdf = np.concatenate([np.zeros(rho.shape[:-1] + (1,)),
+                          np.cumsum(0.5 * (rho[..., 1:] + rho[..., :-1]), -1)], -1)
+    cdf /= cdf[..., -1:]
+    out = np.empty(rho.shape[:-1] + (n,))
+    for idx in np.ndindex(*rho.shape[:-1]):
+        out[idx] = np.interp(levels, cdf[idx], x)
+    return out
+
+
+def _sample_trial(problem, solution, times, n, seed, n_w1, ref_quantile) -> dict[str, Any]:
+    """One sampling trial: moments streamed over memory-bounded chunks of trajectories."""
+    d, n_t = problem.d, len(times)
+    chunk = max(1, min(n, _CHUNK_ELEMENTS // (n_t * d)))
+    total = np.zeros((n_t, d))
+    total_sq = np.zeros((n_t, d))
+    com_total = np.zeros(n_t)
+    com_total_sq = np.zeros(n_t)
+    w1_samples = np.empty((n_t, n_w1, n))
+    energy_parts = []
+    want_energy = solution.has("drift")
+    seeds = np.random.SeedSequence(seed).spawn((n + chunk - 1) // chunk)
+    start = 0
+    for child in seeds:
+        size = min(chunk, n - start)
+        paths = np.asarray(solution.sample(size, int(child.generate_state(1)[0]), times), dtype=float)
+        if paths.shape != (size, n_t, d):
+            raise ValueError(f"sample() returned shape {paths.shape}, expected {(size, n_t, d)}")
+        if not np.isfinite(paths).all():
+            raise FloatingPointError("sampled trajectories contain NaN or Inf")
+        total += paths.sum(0)
+        total_sq += (paths**2).sum(0)
+        com = paths.mean(-1)
+        com_total += com.sum(0)
+        com_total_sq += (com**2).sum(0)
+        w1_samples[..., start:start + size] = paths[:, :, :n_w1].transpose(1, 2, 0)
+        if want_energy and start == 0:
+            energy_parts = _energy_along_paths(problem, solution, paths, times)
+        start += size
+    mean = total / n
+    var = (total_sq / n - mean**2) * n / max(n - 1, 1)
+    com_mean = com_total / n
+    out = {
+        "mean": mean,
+        "var": var,
+        "com_mean": com_mean,
+        "com_var": (com_total_sq / n - com_mean**2) * n / max(n - 1, 1),
+        "energy": np.asarray(energy_parts) if want_energy else None,
+        "w1": wasserstein1_samples(w1_samples, ref_quantile).mean() if ref_quantile is not None
+        else np.nan,
+    }
+    return out
+
+
+def _energy_along_paths(problem, solution, paths: np.ndarray, times: np.ndarray) -> list[float]:
+    """E(t) from the first chunk's samples (at most 10^4 per time) and the learned drifts."""
+    x_all = paths[: min(len(paths), 10_000)]
+    energies = []
+    for k, t in enumerate(times):
+        x = x_all[:, k, :]
+        u, v = solution.drift(x, np.full(len(x), t))
+        energies.append(stochastic_mechanics_energy(problem, x, np.asarray(u), np.asarray(v)))
+    return energies
+
+
+def _density_w1(problem, solution, reference, times, n_coords, n_points) -> float:
+    lo, hi = problem.box
+    x = np.linspace(lo, hi, 4 * n_points + 1)
+    rho = solution.marginal_density(x, times)[:, :n_coords]
+    rho_ref = reference.marginal_density(x, times)[:, :n_coords]
+    return float(wasserstein1_densities(x, rho, rho_ref).mean())
+
+
+def _drift_errors(metrics, problem, solution, reference, reference_kind, times, seed, n) -> None:
+    """u_err, v_err under rho_ref(., t) against the exact drifts (exact reference only)."""
+    if reference_kind != "exact" or not solution.has("drift"):
+        return
+    rng = np.random.default_rng([seed, 7919])
+    err_u = err_v = norm_u = norm_v = 0.0
+    for t in times:
+        x = reference.sample_density(n, float(t), rng)
+        tt = np.full(n, float(t))
+        u, v = solution.drift(x, tt)
+        u_ref, v_ref = reference.drift(x, tt)
+        err_u += float(((np.asarray(u) - u_ref) ** 2).sum(-1).mean())
+        err_v += float(((np.asarray(v) - v_ref) ** 2).sum(-1).mean())
+        norm_u += float((u_ref**2).sum(-1).mean())
+        norm_v += float((v_ref**2).sum(-1).mean())
+    metrics["u_err"] = math.sqrt(err_u / norm_u) if norm_u > 0 else math.sqrt(err_u / len(times))
+    metrics["v_err"] = math.sqrt(err_v / norm_v) if norm_v > 0 else math.sqrt(err_v / len(times))
+
+
+def _center_of_mass_errors(metrics, series, problem) -> None:
+    """Bosons (and any trap starting in its ground state): the exact centre-of-mass law."""
+    if problem.d < 2 or problem.omega == 0.0 or "com_mean" not in series:
+        return
+    from reference.exact import center_of_mass_mean, center_of_mass_variance
+
+    times = np.asarray(series["times"])
+    ref_mean = center_of_mass_mean(problem, times)
+    ref_var = center_of_mass_variance(problem, times)
+    series["ref_com_mean"], series["ref_com_var"] = ref_mean.tolist(), ref_var.tolist()
+    metrics["com_mean_err"], metrics["com_mean_err_kind"] = relative_l2_over_time(
+        np.asarray(series["com_mean"]), ref_mean)
+    metrics["com_var_err"], _ = relative_l2_over_time(np.asarray(series["com_var"]), ref_var)
+
+
+def _brownian_comparison(metrics, series, problem, times) -> None:
+    """free_singular: also score against the authors' (wrong) Brownian law s0^2 + hbar t / m."""
+    if problem.name != "free_singular":
+        return
+    from reference.exact import brownian_spreading_variance
+
+    brownian = brownian_spreading_variance(problem, times)
+    series["brownian_var"] = brownian.tolist()
+    metrics["var_err_brownian"], _ = relative_l2_over_time(np.asarray(series["var"]), brownian)
+
+
+def _density_series(problem, solution, reference, times, n_points) -> dict[str, Any]:
+    lo, hi = problem.box
+    x = np.linspace(lo, hi, n_points)
+    sub = times[:: max(1, len(times) // 50)]
+    rho = solution.marginal_density(x, sub)[:, 0]
+    ref = reference.marginal_density(x, sub)[:, 0] if reference is not None else None
+    return {"x": x.tolist(), "times": sub.tolist(), "rho": rho.tolist(),
+            "ref_rho": ref.tolist() if ref is not None else None}
+
+
+def _sample_density_series(solution, reference, times, seed) -> dict[str, Any]:
+    """Histogram density of 10^4 sampled trajectories on the problem's box (1-D problems)."""
+    problem = solution.problem
+    lo, hi = problem.box
+    edges = np.linspace(lo, hi, 201)
+    x = 0.5 * (edges[1:] + edges[:-1])
+    sub = times[:: max(1, len(times) // 50)]
+    paths = np.asarray(solution.sample(10_000, seed, sub), dtype=float)[:, :, 0]
+    rho = np.stack([np.histogram(paths[:, k], bins=edges, density=False)[0] for k in range(len(sub))])
+    rho = rho / (len(paths) * (edges[1] - edges[0]))
+    ref = reference.marginal_density(x, sub)[:, 0] if reference is not None else None
+    return {"x": x.tolist(), "times": sub.tolist(), "rho": rho.tolist(),
+            "ref_rho": ref.tolist() if ref is not None else None}

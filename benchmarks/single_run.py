@@ -1,0 +1,189 @@
+"""One run: problem -> solver -> solution -> metrics -> a results row and its artifact.
+
+Shared by ``dsm-bench solve`` and the sweep runner, so that every number a user compares is
+computed here and only here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from benchmarks.metrics import evaluate, reference_for
+from benchmarks.provenance import now_utc, provenance
+from benchmarks.schema import COLUMNS, COST, METRICS
+from reference.problems import Problem, get_problem
+from solvers import get_solver
+
+__all__ = ["RunSpec", "RunResult", "run_one", "infeasible_reason", "failed_row", "build_problem"]
+
+DEFAULT_EVALUATION = {"n_samples": 10_000, "n_trials": 10, "eval_seed": 0, "n_eval_times": 101}
+
+
+@dataclass
+class RunSpec:
+    """Everything that determines a run (and so its config hash)."""
+
+    solver: str
+    problem: str
+    d: int | None = None
+    seed: int = 0
+    solver_options: dict[str, Any] = field(default_factory=dict)
+    problem_overrides: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    suite: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.evaluation) - set(DEFAULT_EVALUATION)
+        if unknown:
+            raise ValueError(
+                f"unknown evaluation setting(s) {', '.join(sorted(unknown))}; "
+                f"valid: {', '.join(DEFAULT_EVALUATION)}"
+            )
+        self.evaluation = {**DEFAULT_EVALUATION, **self.evaluation}
+
+    def config(self) -> dict[str, Any]:
+        """Canonical description; the suite name is not part of it (same run, same hash)."""
+        out = asdict(self)
+        out.pop("suite")
+        return out
+
+    def config_hash(self) -> str:
+        canonical = json.dumps(self.config(), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunResult:
+    row: dict[str, Any]
+    artifact: dict[str, Any]
+    solution: Any = None
+
+
+def build_problem(spec: RunSpec) -> Problem:
+    overrides = dict(spec.problem_overrides)
+    if spec.d is not None:
+        overrides["d"] = spec.d
+    return get_problem(spec.problem, **overrides)
+
+
+def _solver_options(spec: RunSpec) -> dict[str, Any]:
+    options = dict(spec.solver_options)
+    # the run's seed is the solver's seed unless the options name one explicitly
+    options.setdefault("seed", spec.seed)
+    return options
+
+
+def _build_solver(spec: RunSpec):
+    solver = get_solver(spec.solver, **_solver_options(spec))
+    return solver
+
+
+def infeasible_reason(spec: RunSpec) -> str | None:
+    """Why the run cannot be attempted (e.g. a grid too large for memory), or None."""
+    return _build_solver(spec).supports(build_problem(spec))
+
+
+def _empty_row(spec: RunSpec) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(
+        suite=spec.suite,
+        solver=spec.solver,
+        problem=spec.problem,
+        d=spec.d,
+        seed=spec.seed,
+        config_hash=spec.config_hash(),
+        config=json.dumps(spec.config(), sort_keys=True, default=str),
+        message="",
+    )
+    row.update(provenance())
+    return row
+
+
+def failed_row(spec: RunSpec, status: str, message: str, **extra: Any) -> dict[str, Any]:
+    """A complete row for a run that did not produce a solution."""
+    row = _empty_row(spec)
+    try:
+        row["d"] = build_problem(spec).d
+    except ValueError:
+        pass
+    row.update(status=status, message=message, finished_at=now_utc())
+    row.update({k: v for k, v in extra.items() if k in row})
+    return row
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux: the process's resident high-water mark
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = None) -> RunResult:
+    """Solve and evaluate one run in this process. Raises on failure (the caller records it)."""
+    started, t0 = now_utc(), time.perf_counter()
+    problem = build_problem(spec)
+    solver = _build_solver(spec)
+    reason = solver.supports(problem)
+    if reason is not None:
+        raise ValueError(f"infeasible: {reason}")
+    reference, reference_kind = reference_for(problem)
+    budget = dict(spec.budget)
+    monitor = None
+    if monitor_every:
+        budget["monitor_every"] = monitor_every
+        monitor = _training_monitor(problem, reference, reference_kind)
+    solution = solver.fit(problem, budget=budget, monitor=monitor, progress=progress)
+    ev = spec.evaluation
+    evaluation = evaluate(
+        problem, solution, reference=reference, reference_kind=reference_kind,
+        n_samples=int(ev["n_samples"]), n_trials=int(ev["n_trials"]),
+        seed=int(ev["eval_seed"]), n_eval_times=int(ev["n_eval_times"]),
+    )
+    cost = solution.cost.as_dict()
+    cost["eval_s"] = evaluation.metrics.pop("eval_s")
+    cost["peak_rss_mb"] = max(cost.get("peak_rss_mb") or 0.0, _peak_rss_mb())
+
+    row = _empty_row(spec)
+    row["d"] = problem.d
+    row.update({k: v for k, v in evaluation.metrics.items() if k in METRICS})
+    row.update({k: v for k, v in cost.items() if k in COST})
+    row.update(status="ok", started_at=started, finished_at=now_utc(),
+               wall_s=time.perf_counter() - t0)
+    artifact = {
+        "row": _jsonable(row),
+        "problem": problem.config(),
+        "solver_config": solver.config(),
+        "series": _jsonable(evaluation.series),
+        "history": _jsonable(solution.history.to_dict(orient="list")),
+    }
+    return RunResult(row=row, artifact=artifact, solution=solution)
+
+
+def _training_monitor(problem: Problem, reference, reference_kind: str):
+    """Cheap errors during training (time-to-accuracy curves): 1 trial x 2000 samples."""
+
+    def monitor(solution) -> dict[str, float]:
+        ev = evaluate(problem, solution, reference=reference, reference_kind=reference_kind,
+                      n_samples=2_000, n_trials=1, seed=12345, n_eval_times=51,
+                      n_drift_samples=200)
+        return {k: float(ev.metrics[k]) for k in ("mean_err", "var_err") if k in ev.metrics}
+
+    return monitor
+
+
+def _jsonable(obj: Any) -> Any:
+    """NaN -> None and numpy scalars -> Python, so the artifact is strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

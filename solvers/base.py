@@ -1,0 +1,167 @@
+"""The solver interface: ``Solver.fit(problem) -> Solution``, in the style of scikit-learn.
+
+A solver knows nothing about metrics, asv or reports. Its Solution offers what the method
+naturally yields, and says so through two flags:
+
+* ``is_sampler``: the method simulates trajectories (DSM, the oracle). It implements
+  ``sample(n, seed, times) -> (n, n_times, d)``; metrics estimate moments and marginals from
+  the samples (with sampling trials).
+* otherwise the method yields a density (grid, PINN). It implements ``moments(times)`` and
+  ``marginal_density(x, times)``, integrated by the method itself (on its grid, or by
+  importance sampling above d = 3).
+
+Optional capabilities, probed with ``has``: ``drift(x, t) -> (u, v)`` (osmotic and current
+velocities at points), ``energy(times)``, ``center_of_mass_moments(times)``,
+``marginal_quantile(q, times)``.
+
+Every Solution carries a ``Cost`` record and a training ``history`` (a pandas DataFrame with
+at least the columns ``iter`` and ``wall_s``, plus one column per loss term; empty for methods
+that do not train).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from reference.problems import Problem
+
+__all__ = ["Cost", "Monitor", "Solution", "Solver", "SolverConfigError"]
+
+
+Monitor = Callable[["Solution"], dict[str, float]]
+
+
+class SolverConfigError(ValueError):
+    """A solver option is unknown or has an invalid value (the message names the valid ones)."""
+
+
+@dataclass
+class Cost:
+    """What a solve cost. Times in seconds, memory in MiB (None where not measured)."""
+
+    train_s: float = 0.0
+    iters: int = 0
+    s_per_iter: float | None = None
+    eval_s: float | None = None
+    peak_rss_mb: float | None = None
+    peak_gpu_mb: float | None = None
+    n_params: int | None = None
+    device: str = "cpu"
+    dtype: str = "float64"
+    threads: int = field(default_factory=lambda: _torch_threads())
+    stop_reason: str = "completed"  # completed | max_iters | time_budget | ...
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _torch_threads() -> int:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else (os.cpu_count() or 1)
+
+
+class Solution(ABC):
+    """A solved problem. See the module docstring for the capabilities."""
+
+    is_sampler: ClassVar[bool] = False
+
+    def __init__(self, problem: Problem, cost: Cost, history: pd.DataFrame | None = None):
+        self.problem = problem
+        self.cost = cost
+        self.history = history if history is not None else pd.DataFrame({"iter": [], "wall_s": []})
+
+    # sample-based methods
+    def sample(self, n: int, seed: int, times: np.ndarray) -> np.ndarray:
+        """n trajectories observed at ``times`` (a subset of the problem's time grid),
+        shape (n, len(times), d), float. Deterministic for a given seed."""
+        raise NotImplementedError(f"{type(self).__name__} does not sample trajectories")
+
+    # density-based methods
+    def moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, var) of every coordinate, each of shape (len(times), d)."""
+        raise NotImplementedError(f"{type(self).__name__} does not integrate moments")
+
+    def marginal_density(self, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """1-D marginal density of every coordinate on the points x, (len(times), d, len(x))."""
+        raise NotImplementedError(f"{type(self).__name__} has no marginal density")
+
+    def has(self, capability: str) -> bool:
+        """Whether an optional capability (``drift``, ``energy``, ...) is implemented."""
+        method = getattr(type(self), capability, None)
+        base = getattr(Solution, capability, None)
+        return method is not None and method is not base
+
+    # optional capabilities (override to provide)
+    def drift(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(u, v) at points x (n, d) and times t (n,), each (n, d)."""
+        raise NotImplementedError(f"{type(self).__name__} has no drift")
+
+    def energy(self, times: np.ndarray) -> np.ndarray:
+        """E(t) = <psi|H|psi>, shape (len(times),)."""
+        raise NotImplementedError(f"{type(self).__name__} has no energy")
+
+    def center_of_mass_moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(E X_c, Var X_c) of X_c = mean_i x_i, each (len(times),)."""
+        raise NotImplementedError(f"{type(self).__name__} has no centre-of-mass moments")
+
+
+class Solver(ABC):
+    """A method. Construct with options (validated at once), then ``fit(problem)``.
+
+    ``name`` is the registry key; ``config()`` returns every option with its value, recorded
+    with the results so that a row can be reproduced. ``budget`` caps the work: a dict with
+    optional keys ``max_iters`` and ``max_seconds``, interpreted by each method.
+    """
+
+    name: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any):
+        unknown = set(options) - set(self.defaults)
+        if unknown:
+            raise SolverConfigError(
+                f"{self.name}: unknown option(s) {', '.join(sorted(unknown))}; "
+                f"valid options: {', '.join(sorted(self.defaults))}"
+            )
+        self.options = {**self.defaults, **options}
+        self.validate()
+
+    def validate(self) -> None:
+        """Check option values; raise SolverConfigError naming the allowed values."""
+
+    def config(self) -> dict[str, Any]:
+        return {"solver": self.name, **self.options}
+
+    @abstractmethod
+    def fit(
+        self,
+        problem: Problem,
+        budget: dict[str, Any] | None = None,
+        monitor: Monitor | None = None,
+        progress: bool = False,
+    ) -> Solution:
+        """Solve ``problem``.
+
+        budget: ``max_iters`` and/or ``max_seconds`` (training wall time); the Solution's
+        ``cost.stop_reason`` says which ended training ("completed", "max_iters",
+        "time_budget"). monitor: called as ``monitor(solution_so_far)`` every
+        ``budget["monitor_every"]`` iterations (default: never); it returns a dict of floats
+        (e.g. errors from benchmarks.metrics) that is appended to the history row of that
+        iteration; the time it takes is excluded from ``train_s``. progress: show a progress
+        bar (tqdm) on long work.
+        """
+
+    def supports(self, problem: Problem) -> str | None:
+        """None when the method can solve ``problem``; otherwise the reason it cannot (used by
+        the harness to record a row as infeasible before running it)."""
+        return None

@@ -1,0 +1,133 @@
+"""Metrics on cases with known answers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import metrics
+from reference.exact import ExactReference, gaussian_packet_mean, gaussian_packet_variance
+from reference.problems import get_problem
+from solvers.base import Cost, Solution
+
+
+class ExactDensitySolution(Solution):
+    """A density 'solver' that returns the exact packet: every error must be ~0."""
+
+    def __init__(self, problem, shift=0.0):
+        super().__init__(problem, Cost())
+        self.ref = ExactReference(problem)
+        self.shift = shift
+
+    def moments(self, times):
+        mean, var = self.ref.moments(times)
+        return mean + self.shift, var
+
+    def marginal_density(self, x, times):
+        return self.ref.marginal_density(np.asarray(x) - self.shift, times)
+
+    def drift(self, x, t):
+        return self.ref.drift(x, t)
+
+    def energy(self, times):
+        return self.ref.energy(times)
+
+
+class ExactMarginalSampler(Solution):
+    """Independent draws from the exact marginal at each time: a perfect sampler whose only
+    error is sampling noise (its paths are not trajectories, which the metrics do not need)."""
+
+    is_sampler = True
+
+    def __init__(self, problem):
+        super().__init__(problem, Cost())
+
+    def sample(self, n, seed, times):
+        rng = np.random.default_rng(seed)
+        mu = gaussian_packet_mean(self.problem, np.asarray(times))
+        s = np.sqrt(gaussian_packet_variance(self.problem, np.asarray(times)))
+        z = rng.standard_normal((n, len(times), self.problem.d))
+        return mu[None, :, None] + s[None, :, None] * z
+
+
+def test_identical_inputs_give_zero():
+    ref = np.random.default_rng(0).normal(size=(50, 3)) + 2
+    value, kind = metrics.relative_l2_over_time(ref, ref)
+    assert value == 0.0 and kind == "relative"
+    x = np.linspace(-5, 5, 1001)
+    rho = np.exp(-(x**2) / 2)
+    assert metrics.wasserstein1_densities(x, rho, rho) == 0.0
+    assert metrics.energy_drift(np.full(10, 3.0)) == 0.0
+
+
+def test_relative_l2_known_value_and_zero_reference():
+    ref = np.ones((4, 1)) * 2.0
+    est = ref * 1.1
+    assert metrics.relative_l2_over_time(est, ref)[0] == pytest.approx(0.1)
+    # reference identically 0 -> absolute L2 / sqrt(n_times) (the RMS), labelled absolute
+    value, kind = metrics.relative_l2_over_time(np.full((4, 2), 0.3), np.zeros((4, 2)))
+    assert kind == "absolute" and value == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("delta", [0.05, 0.3, 1.0])
+def test_w1_of_equal_width_gaussians_is_the_distance_of_means(delta):
+    x = np.linspace(-8, 9, 8001)
+    a = np.exp(-(x**2) / 2)
+    b = np.exp(-((x - delta) ** 2) / 2)
+    # trapezoid on dx = 2e-3: second-order error, far below 1e-6
+    assert metrics.wasserstein1_densities(x, a, b) == pytest.approx(delta, abs=1e-6)
+    # samples of N(0, 1) against the quantiles of N(delta, 1); sampling noise of W1 is of order
+    # 1/sqrt(n) = 1e-3 at n = 10^6, the 5e-3 tolerance is 5 such units
+    from scipy.special import ndtri
+
+    n = 1_000_000
+    samples = np.random.default_rng(1).standard_normal(n)
+    quantiles = delta + ndtri((np.arange(n) + 0.5) / n)
+    assert metrics.wasserstein1_samples(samples, quantiles) == pytest.approx(delta, abs=5e-3)
+
+
+def test_evaluation_times_are_a_fixed_subsample_of_the_grid():
+    p = get_problem("harmonic_1d")
+    t = metrics.evaluation_times(p, 101)
+    assert len(t) == 101 and t[0] == 0.0 and t[-1] == p.T
+    np.testing.assert_allclose(t, p.times[::10])
+    assert len(metrics.evaluation_times(get_problem("free_singular"), 101)) == 101
+
+
+def test_exact_density_solution_scores_zero_and_shift_is_detected():
+    p = get_problem("harmonic_1d_phase")
+    ev = metrics.evaluate(p, ExactDensitySolution(p))
+    m = ev.metrics
+    assert m["mean_err"] < 1e-14 and m["var_err"] < 1e-14
+    # W1 from grid CDFs of identical densities: exactly 0 up to roundoff
+    assert m["w1_err"] < 1e-12
+    assert m["u_err"] < 1e-14 and m["v_err"] < 1e-14 and m["energy_drift"] == 0.0
+    shifted = metrics.evaluate(p, ExactDensitySolution(p, shift=0.01)).metrics
+    # a rigid shift by 0.01 moves every marginal by W1 = 0.01 (grid dx = 4/2048 resolves it
+    # to second order)
+    assert shifted["w1_err"] == pytest.approx(0.01, rel=1e-3)
+    assert shifted["mean_err"] > 0.1
+
+
+def test_sampling_noise_of_mean_err_shrinks_as_inverse_sqrt_n():
+    p = get_problem("harmonic", d=2)
+    sampler = ExactMarginalSampler(p)
+    small = metrics.evaluate(p, sampler, n_samples=1_000, n_trials=12, seed=0).metrics
+    large = metrics.evaluate(p, sampler, n_samples=16_000, n_trials=12, seed=100).metrics
+    ratio = small["mean_err"] / large["mean_err"]
+    # expected ratio sqrt(16) = 4; each figure is a mean over 12 trials x 2 coordinates of a
+    # chi-like norm over 101 independent times, whose relative spread is ~ 1/sqrt(2 * 101 * 24)
+    # ~ 1.4 %: 3.5 .. 4.5 is a > 5-sigma band
+    assert 3.5 < ratio < 4.5
+    # W1 noise of a perfect sampler also shrinks ~ 1/sqrt(n)
+    assert 3.0 < small["w1_err"] / large["w1_err"] < 5.0
+    assert small["n_samples"] == 1_000 and small["n_trials"] == 12
+
+
+def test_stochastic_mechanics_energy_of_ground_state():
+    p = get_problem("bosons", d=2, g=0.0)
+    x = p.sample_initial(200_000, seed=3)
+    e = metrics.stochastic_mechanics_energy(p, x, p.u0(x), p.v0(x))
+    # ground state energy n hbar w / 2 = 0.1; MC standard error ~ 2e-4
+    assert e == pytest.approx(0.1, abs=1.5e-3)
+    assert math.isfinite(e)
