@@ -134,6 +134,7 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
     reference, reference_kind = reference_for(problem)
     budget = dict(spec.budget)
     monitor = None
+    monitor_every = monitor_every or budget.get("monitor_every")
     if monitor_every:
         budget["monitor_every"] = monitor_every
         monitor = _training_monitor(problem, reference, reference_kind)

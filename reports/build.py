@@ -1,0 +1,341 @@
+"""``dsm-bench report DIR [--out OUT]``: results table + run artifacts -> a report.
+
+Writes, under OUT (default ``reports/<suite>-<YYYY-MM-DD>/`` relative to the current
+directory): report.md, a self-contained report.html (figures embedded), figures/*.png and
+figures/*.pdf, tables/*.csv and tables/*.tex. Works on whatever rows exist: missing solvers or
+dimensions and failed / infeasible runs are gaps, and a figure without data is skipped with a
+note in the report.
+
+Also runnable as ``python -m reports.build DIR [--out OUT]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports import document as doc_
+from reports import figures as figures_
+from reports import tables as tables_
+from reports.data import Results, aggregate, load_results
+
+__all__ = ["build_report", "configure_parser", "main", "default_out_dir"]
+
+# figure name prefix -> (section heading, order)
+_SECTIONS = [
+    ("error_vs_dimension", "Error vs dimension"),
+    ("errors_fixed_dimension", "Errors on fixed-dimension problems"),
+    ("cost_vs_dimension", "Training cost vs dimension"),
+    ("memory_vs_dimension", "Peak memory vs dimension"),
+    ("moments", "Mean and variance over time"),
+    ("density", "Densities over space and time"),
+    ("training", "Time to accuracy during training"),
+    ("bosons", "Interacting bosons"),
+]
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``dsm-bench report``."""
+    p.add_argument("results_dir", type=Path, metavar="DIR",
+                   help="results directory holding results.parquet (or results.csv) and runs/")
+    p.add_argument("--out", type=Path, default=None, metavar="OUT",
+                   help="output directory (default: reports/<suite>-<YYYY-MM-DD>/ under the "
+                        "current directory)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Build the report; print where it is. Exit status 2 when DIR has no results table."""
+    try:
+        out = build_report(Path(args.results_dir), getattr(args, "out", None))
+    except FileNotFoundError as exc:
+        print(f"dsm-bench report: {exc}", file=sys.stderr)
+        return 2
+    print(f"report written to {out}/report.html (and report.md, figures/, tables/)")
+    return 0
+
+
+def default_out_dir(suite: str, today: _dt.date | None = None) -> Path:
+    today = today or _dt.datetime.now(_dt.timezone.utc).date()
+    return Path("reports") / f"{suite or 'adhoc'}-{today.isoformat()}"
+
+
+def build_report(results_dir: Path, out_dir: Path | None = None) -> Path:
+    """Build the report of ``results_dir`` into ``out_dir`` and return ``out_dir``."""
+    results = load_results(Path(results_dir))
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(results.suite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    agg = aggregate(results.table)
+    tables = tables_.build_tables(results.table, agg, out_dir / "tables")
+    writer = figures_.build_all(results, agg, out_dir / "figures")
+    document = _compose(results, agg, tables, writer, out_dir)
+    (out_dir / "report.md").write_text(doc_.render_markdown(document), encoding="utf-8")
+    (out_dir / "report.html").write_text(doc_.render_html(document, out_dir), encoding="utf-8")
+    return out_dir
+
+
+# ------------------------------------------------------------------------ composition
+def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
+             writer: figures_.FigureWriter, out_dir: Path) -> doc_.Document:
+    table = results.table
+    doc = doc_.Document(f"dsm-bench report: suite “{results.suite}”")
+    counts = table["status"].value_counts()
+    doc.paragraph(
+        f"Deep Stochastic Mechanics (DSM) against a physics-informed network (PINN, DeepXDE) and "
+        f"a Crank-Nicolson grid on the time-dependent Schrödinger equation. Results directory "
+        f"`{results.directory}`: {len(table)} runs ("
+        + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")."
+    )
+
+    doc.heading("Setup")
+    doc.heading("Problems", 3)
+    doc.bullets(_problem_lines(table))
+    doc.heading("Solvers and their configurations", 3)
+    doc.bullets(_solver_lines(table))
+    doc.heading("Evaluation protocol", 3)
+    doc.paragraph(_protocol_text(table))
+
+    doc.heading("Main results")
+    summary = _summary_lines(agg)
+    if summary:
+        doc.paragraph("Against the sampling floor (the oracle: the same sampler driven by the "
+                      "exact drift, evaluated with the same samples x trials), computed from "
+                      "the table below:")
+        doc.bullets(summary)
+    main = tables[0]
+    doc.table(doc_.TableBlock(main.title, main.caption, main.display,
+                              [f"tables/{main.name}.csv", f"tables/{main.name}.tex"],
+                              main.group_header))
+    for extra in tables[1:]:
+        if extra.name == "runs":
+            continue
+        doc.table(doc_.TableBlock(extra.title, extra.caption, extra.display,
+                                  [f"tables/{extra.name}.csv", f"tables/{extra.name}.tex"]))
+
+    doc.heading("Figures")
+    number = 0
+    for prefix, heading in _SECTIONS:
+        records = [f for f in writer.figures if f.name.startswith(prefix)]
+        if not records:
+            continue
+        doc.heading(heading, 3)
+        for record in records:
+            number += 1
+            doc.figure(doc_.FigureBlock(
+                number, record.title, record.caption,
+                record.png.relative_to(out_dir).as_posix(),
+                record.pdf.relative_to(out_dir).as_posix()))
+    if writer.skipped:
+        doc.paragraph("Figures not drawn (no data):")
+        doc.bullets(writer.skipped)
+
+    runs = next(t for t in tables if t.name == "runs")
+    doc.heading("Runs without a result")
+    if len(runs.display):
+        doc.table(doc_.TableBlock(runs.title, runs.caption, runs.display,
+                                  ["tables/runs.csv", "tables/runs.tex"]))
+    else:
+        doc.paragraph("Every run finished with status ok.")
+
+    doc.heading("Provenance")
+    doc.bullets(_provenance_lines(table))
+    if results.notes:
+        doc.heading("Notes", 3)
+        doc.bullets(results.notes)
+    return doc
+
+
+def _summary_lines(agg: pd.DataFrame) -> list[str]:
+    """One line per (problem, d, solver): its errors as multiples of the oracle's floor.
+    Problems run at many dimensions are summarised at their smallest and largest one."""
+    from reports.style import solver_label
+    from reports.tables import format_pm
+
+    if agg.empty:
+        return []
+    lines = []
+    for problem, by_problem in agg[agg["n_ok"] > 0].groupby("problem", sort=False):
+        dims = sorted(by_problem["d"].unique())
+        for d in dict.fromkeys([dims[0], dims[-1]]):
+            here = by_problem[by_problem["d"] == d]
+            floors = here[(here["solver"] == "oracle") & here["var_err"].notna()]
+            if floors.empty:
+                continue
+            for _, row in here[here["solver"] != "oracle"].iterrows():
+                # the floor at the method's own sample count where measured, else the first
+                # oracle configuration (fewest samples, natural order)
+                same = floors[floors["n_samples"].astype(float) == float(row["n_samples"])] \
+                    if pd.notna(row["n_samples"]) else floors.iloc[:0]
+                floor = (same if len(same) else floors).iloc[0]
+                parts = []
+                for metric in ("mean_err", "var_err"):
+                    value, spread = row[metric], row[f"{metric}_spread"]
+                    base, base_spread = floor[metric], floor[f"{metric}_spread"]
+                    if not (np.isfinite(value) and np.isfinite(base) and base > 0):
+                        continue
+                    s_value = spread if np.isfinite(spread) else 0.0
+                    s_base = base_spread if np.isfinite(base_spread) else 0.0
+                    if value + s_value < base - s_base:
+                        verdict = " (below the floor)"
+                    elif value - s_value <= base + s_base:
+                        verdict = " (within the floor's spread)"
+                    else:
+                        verdict = ""
+                    ratio = value / base
+                    ratio_text = f"{ratio:.1f}" if ratio >= 1 else f"{ratio:.2g}"
+                    parts.append(f"{metric} {format_pm(value, spread)} = {ratio_text}x "
+                                 f"the floor {format_pm(base, base_spread)}"
+                                 + verdict)
+                if parts:
+                    dname = "n" if problem == "bosons" else "d"
+                    label = solver_label(row["solver"], row["variant"])
+                    lines.append(f"{problem}, {dname} = {int(d)}, {label}: " + "; ".join(parts))
+    return lines
+
+
+def _unique(values) -> list[str]:
+    return [str(v) for v in dict.fromkeys(v for v in values if isinstance(v, str) and v or
+                                          (not isinstance(v, str) and pd.notna(v)))]
+
+
+def _problem_lines(table: pd.DataFrame) -> list[str]:
+    from reference.problems import PROBLEM_SPECS, get_problem
+
+    lines = []
+    for name, group in table.groupby("problem", sort=False):
+        dims = sorted(int(d) for d in group["d"].dropna().unique())
+        spec = PROBLEM_SPECS.get(name)
+        overrides: dict[str, Any] = {}
+        for config in group["_config"]:
+            for key, value in (config.get("problem_overrides") or {}).items():
+                if key != "d":
+                    overrides.setdefault(key, value)
+        text = f"`{name}`"
+        if spec is not None:
+            text += f": {spec.description}"
+            try:
+                p = get_problem(name, **{"d": dims[0] if dims else None, **overrides})
+                text += (f"; ħ = {p.hbar:g}, m = {p.m:g}, T = {p.T:g}, N = {p.n_steps} steps"
+                         + (f", g = {p.g:g}" if p.g else "")
+                         + (f", phase k0 = {p.k0:g}" if p.k0 else ""))
+            except (ValueError, TypeError):
+                pass
+        label = "n" if name == "bosons" else "d"
+        text += f"; {label} = {', '.join(str(d) for d in dims) or '–'}"
+        if overrides:
+            text += f"; overrides: {json.dumps(overrides, sort_keys=True)}"
+        refs = _unique(group["reference"])
+        if refs:
+            text += f"; reference: {', '.join(refs)}"
+        lines.append(text)
+    return lines
+
+
+def _solver_lines(table: pd.DataFrame) -> list[str]:
+    from reports.style import solver_label, solver_sort_key
+
+    lines = []
+    for solver in sorted(set(table["solver"]), key=solver_sort_key):
+        group = table[table["solver"] == solver]
+        configs = {}
+        for config in group["_config"]:
+            options = config.get("solver_options") or {}
+            budget = config.get("budget") or {}
+            key = json.dumps({"options": options, "budget": budget}, sort_keys=True, default=str)
+            configs.setdefault(key, (options, budget))
+        parts = []
+        for options, budget in configs.values():
+            opts = ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "defaults"
+            bud = ", ".join(f"{k}={v}" for k, v in sorted(budget.items())) or "none"
+            parts.append(f"options: {opts}; budget: {bud}")
+        if len(parts) > 4:  # one per dimension, say; keep the report readable
+            parts = parts[:4] + [f"... {len(parts) - 4} more configurations in tables/runs.csv"]
+        devices = _unique(group["device"])
+        text = f"{solver_label(solver)} (`{solver}`)"
+        if devices:
+            text += f", device {', '.join(devices)}"
+        lines.append(text + " — " + " | ".join(parts) if parts else text)
+    return lines
+
+
+def _protocol_text(table: pd.DataFrame) -> str:
+    ok = table[table["status"] == "ok"]
+    protocols = []
+    for (samples, trials), group in ok.groupby(["n_samples", "n_trials"], dropna=False):
+        solvers = ", ".join(sorted(set(group["solver"])))
+        if pd.notna(samples) and samples > 0:
+            protocols.append(f"{int(trials) if pd.notna(trials) else '?'} trials x "
+                             f"{int(samples):,} samples ({solvers})")
+        else:
+            protocols.append(f"deterministic, no sampling ({solvers})")
+    times = sorted({int(n) for n in ok["n_eval_times"].dropna()})
+    seeds = sorted({int(s) for s in ok["seed"].dropna()})
+    return (
+        "Every solver is scored by the same code (benchmarks/metrics.py) on the same "
+        f"evaluation times ({', '.join(map(str, times)) or '?'} evenly spaced points of the "
+        "problem's time grid): relative L2 over time of the per-coordinate mean and variance, "
+        "averaged over coordinates (mean_err, var_err), and the 1-Wasserstein distance of the "
+        "1-D marginals averaged over time and coordinates (w1_err). Sample-based solvers are "
+        "evaluated over independent sampling trials: "
+        + ("; ".join(protocols) if protocols else "no successful run")
+        + f". Training seeds: {', '.join(map(str, seeds)) or '–'}; the spread in tables and "
+        "figures pools seeds and sampling trials."
+    )
+
+
+def _provenance_lines(table: pd.DataFrame) -> list[str]:
+    lines = []
+    commits = []
+    for commit, dirty in dict.fromkeys(zip(table["git_commit"], table["git_dirty"],
+                                           strict=True)):
+        if isinstance(commit, str) and commit:
+            flag = " (uncommitted changes)" if str(dirty).lower() in ("true", "1") else ""
+            commits.append(f"`{commit[:12]}`{flag}")
+    lines.append("Commit: " + (", ".join(commits) or "unknown"))
+    versions: dict[str, set[str]] = {}
+    for value in table["versions"]:
+        parsed = value if isinstance(value, dict) else _json_or_none(value)
+        if isinstance(parsed, dict):
+            for package, version in parsed.items():
+                versions.setdefault(package, set()).add(str(version))
+        elif isinstance(value, str) and value:
+            versions.setdefault("versions", set()).add(value)
+    if versions:
+        lines.append("Versions: " + ", ".join(f"{k} {'/'.join(sorted(v))}"
+                                              for k, v in sorted(versions.items())))
+    for column, label in (("python", "Python"), ("host", "Machine"), ("device", "Device"),
+                          ("dtype", "dtype"), ("threads", "Threads")):
+        values = _unique(table[column])
+        if column == "threads":
+            values = sorted({str(int(float(v))) for v in values})
+        if values:
+            lines.append(f"{label}: {', '.join(values)}")
+    started = pd.to_datetime(table["started_at"], errors="coerce", utc=True).dropna()
+    finished = pd.to_datetime(table["finished_at"], errors="coerce", utc=True).dropna()
+    if len(started):
+        end = finished.max() if len(finished) else started.max()
+        lines.append(f"Runs between {started.min():%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC")
+    lines.append("Report built "
+                 f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by reports/build.py")
+    return lines
+
+
+def _json_or_none(value: Any) -> Any:
+    if not isinstance(value, str):
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return None
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__)
+    configure_parser(parser)
+    sys.exit(main(parser.parse_args()))

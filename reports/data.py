@@ -1,0 +1,254 @@
+"""Reading a results directory: the table (DIR/results.parquet or DIR/results.csv), the per-run
+artifact JSONs, and the aggregation over seeds that every table and figure shares.
+
+Nothing here raises on missing solvers, dimensions, failed or infeasible runs: they are gaps.
+A missing or unreadable artifact is recorded in ``Results.notes`` and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.schema import COLUMNS
+
+__all__ = [
+    "ERROR_METRICS",
+    "Results",
+    "aggregate",
+    "load_results",
+    "parse_config",
+    "pooled_spread",
+    "natural_key",
+]
+
+# metrics reported as "value +- spread"; the *_std column (spread over sampling trials) exists
+# for the first three only
+ERROR_METRICS = ("mean_err", "var_err", "w1_err", "u_err", "v_err", "energy_drift",
+                 "com_mean_err", "com_var_err", "var_err_brownian")
+_STD_COLUMNS = {"mean_err": "mean_err_std", "var_err": "var_err_std", "w1_err": "w1_err_std"}
+COST_MEAN = ("train_s", "iters", "s_per_iter", "eval_s", "n_params")
+COST_MAX = ("peak_rss_mb", "peak_gpu_mb")
+NUMERIC = set(ERROR_METRICS) | set(_STD_COLUMNS.values()) | set(COST_MEAN) | set(COST_MAX) | {
+    "d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times", "threads", "wall_s"}
+
+# config keys that identify a run but not a configuration (seeds repeat one configuration)
+_IDENTITY_KEYS = {"seed", "suite", "solver", "problem", "d", "evaluation.eval_seed",
+                  "problem_overrides.d", "solver_options.seed"}
+
+
+@dataclass
+class Results:
+    """A loaded results directory."""
+
+    directory: Path
+    table: pd.DataFrame                      # every row, schema columns + "variant", "_config"
+    artifacts: dict[int, dict[str, Any]]     # row index -> parsed artifact JSON
+    notes: list[str] = field(default_factory=list)  # what was missing or unreadable
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.table[self.table["status"] == "ok"]
+
+    @property
+    def suite(self) -> str:
+        suites = [s for s in self.table["suite"].dropna().astype(str) if s]
+        return pd.Series(suites).mode().iloc[0] if suites else "adhoc"
+
+
+def parse_config(value: Any) -> dict[str, Any]:
+    """The row's config column (a JSON string, or already a dict) as a dict; {} if unreadable."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+    return out
+
+
+def load_results(results_dir: Path) -> Results:
+    """Read DIR/results.parquet (or DIR/results.csv) and every row's artifact.
+
+    Raises FileNotFoundError when neither table exists (the one thing a report cannot do
+    without)."""
+    results_dir = Path(results_dir)
+    parquet, csv = results_dir / "results.parquet", results_dir / "results.csv"
+    if parquet.exists():
+        table = pd.read_parquet(parquet)
+    elif csv.exists():
+        table = pd.read_csv(csv, keep_default_na=True)
+    else:
+        raise FileNotFoundError(
+            f"no results table in {results_dir}: expected results.parquet or results.csv"
+        )
+    table = _normalise(table)
+    notes: list[str] = []
+    artifacts: dict[int, dict[str, Any]] = {}
+    for idx, row in table.iterrows():
+        path = row.get("artifact")
+        if row["status"] != "ok" or not isinstance(path, str) or not path:
+            continue
+        full = results_dir / path
+        try:
+            artifacts[idx] = json.loads(full.read_text())
+        except FileNotFoundError:
+            notes.append(f"artifact {path} ({row['solver']} / {row['problem']} d={row['d']}) "
+                         "is missing; its time series are not plotted")
+        except (OSError, json.JSONDecodeError) as exc:
+            notes.append(f"artifact {path} is unreadable ({exc}); its time series are not plotted")
+    return Results(results_dir, table, artifacts, notes)
+
+
+def _normalise(table: pd.DataFrame) -> pd.DataFrame:
+    """Every schema column present, numeric columns numeric, a parsed config and a variant."""
+    table = table.reset_index(drop=True).copy()
+    for column in COLUMNS:
+        if column not in table.columns:
+            table[column] = np.nan
+    # plain float64 / object columns: the harness writes nullable Int64, boolean and string
+    # dtypes whose pd.NA does not survive numpy arithmetic or truth tests
+    for column in NUMERIC:
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype("float64")
+    for column in table.columns:
+        if column not in NUMERIC:
+            table[column] = table[column].astype(object).where(table[column].notna(), None)
+    for column in ("suite", "solver", "problem", "status", "message", "reference", "device",
+                   "mean_err_kind", "var_err_kind", "com_mean_err_kind", "artifact"):
+        table[column] = table[column].fillna("").astype(str)
+    table["status"] = table["status"].replace("", "failed")
+    table["_config"] = [parse_config(c) for c in table["config"]]
+    table["variant"] = _variant_labels(table)
+    return table
+
+
+def _variant_labels(table: pd.DataFrame) -> list[str]:
+    """A short label for configurations of one solver that coexist at the same (problem, d).
+
+    Seeds repeat a configuration; anything else that differs between rows of one
+    (problem, d, solver), e.g. evaluation.n_samples = 10^4 vs 10^5, splits them into
+    variants. The distinguishing keys are collected per (problem, solver), so that a variant
+    keeps its label across dimensions; keys that only change with d (a budget scaled with d)
+    do not split lines.
+    """
+    flat = [{k: v for k, v in _flatten(c).items() if k not in _IDENTITY_KEYS}
+            for c in table["_config"]]
+    labels = [""] * len(table)
+    for _, group in table.groupby(["problem", "solver"], sort=False):
+        keys: set[str] = set()
+        for _, at_d in group.groupby("d", dropna=False, sort=False):
+            configs = [flat[i] for i in at_d.index]
+            for key in set().union(*configs):
+                if len({json.dumps(c.get(key), sort_keys=True, default=str) for c in configs}) > 1:
+                    keys.add(key)
+        for i in group.index:
+            labels[i] = ", ".join(
+                f"{key.rsplit('.', 1)[-1]}={_short(flat[i].get(key))}" for key in sorted(keys)
+            )
+    return labels
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}".replace(",", "_")
+    if isinstance(value, int) and abs(value) >= 1000:
+        return f"{value:,}".replace(",", "_")
+    return str(value)
+
+
+def pooled_spread(values: Iterable[float], stds: Iterable[float] | None = None) -> float:
+    """The spread of a metric over seeds x sampling trials.
+
+    With per-run values m_i (mean over trials) and trial spreads s_i, the law of total
+    variance for an equal mixture of runs gives
+
+        spread^2 = mean_i s_i^2 + mean_i (m_i - mean m)^2,
+
+    which is the row's own *_std for a single run. Without trial spreads it is the sample
+    standard deviation over seeds (NaN for a single run: no spread was measured).
+    """
+    v = np.asarray([x for x in values], dtype=float)
+    s = None if stds is None else np.asarray([x for x in stds], dtype=float)
+    finite = np.isfinite(v)
+    if not finite.any():
+        return math.nan
+    if s is not None and np.isfinite(s[finite]).all():
+        v, s = v[finite], s[finite]
+        return float(np.sqrt(np.mean(s**2) + np.mean((v - v.mean()) ** 2)))
+    v = v[finite]
+    return float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
+
+
+def aggregate(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (problem, d, solver, variant): metrics as mean over ok runs with their
+    pooled spread (``<metric>_spread``), costs as mean over runs (peak memory: the maximum),
+    and the run counts by status. Groups with no ok run keep NaN metrics and say why."""
+    rows = []
+    keys = ["problem", "d", "solver", "variant"]
+    for (problem, d, solver, variant), group in table.groupby(keys, sort=False, dropna=False):
+        ok = group[group["status"] == "ok"]
+        row: dict[str, Any] = {"problem": problem, "d": d, "solver": solver, "variant": variant}
+        for metric in ERROR_METRICS:
+            values = ok[metric]
+            row[metric] = float(values.mean()) if values.notna().any() else math.nan
+            std_col = _STD_COLUMNS.get(metric)
+            row[f"{metric}_spread"] = pooled_spread(values, ok[std_col] if std_col else None)
+        for kind in ("mean_err_kind", "var_err_kind", "com_mean_err_kind"):
+            kinds = ok[kind].dropna().astype(str)
+            row[kind] = kinds.iloc[0] if len(kinds) else ""
+        for cost in COST_MEAN:
+            row[cost] = float(ok[cost].mean()) if ok[cost].notna().any() else math.nan
+        for cost in COST_MAX:
+            row[cost] = float(ok[cost].max()) if ok[cost].notna().any() else math.nan
+        for column in ("n_samples", "n_trials", "reference", "device"):
+            values = ok[column].dropna()
+            row[column] = values.iloc[0] if len(values) else None
+        row["n_ok"] = len(ok)
+        row["seeds"] = ",".join(str(int(s)) for s in sorted(ok["seed"].dropna().unique()))
+        counts = group["status"].value_counts()
+        row["status"] = "; ".join(f"{n} {s}" for s, n in counts.items())
+        not_ok = group[group["status"] != "ok"]
+        row["message"] = not_ok["message"].iloc[0] if len(not_ok) else ""
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    from reference.problems import problem_names
+    from reports.style import solver_sort_key
+
+    registry = problem_names()
+    order = [
+        ((registry.index(p) if p in registry else len(registry)), p, d if np.isfinite(d) else -1,
+         solver_sort_key(s), natural_key(v))
+        for p, d, s, v in zip(out["problem"], out["d"], out["solver"], out["variant"],
+                              strict=True)
+    ]
+    out = out.iloc[sorted(range(len(out)), key=order.__getitem__)]
+    return out.reset_index(drop=True)
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders embedded numbers by value ("n=1_000" before "n=10_000")."""
+    parts = re.split(r"(\d[\d_]*(?:\.\d+)?)", text)
+    return tuple((0, float(p.replace("_", ""))) if i % 2 else (1, p) for i, p in enumerate(parts))

@@ -1,0 +1,414 @@
+"""The report builder on a small synthetic results directory.
+
+The table and artifacts are constructed here, physically shaped: the reference series are the
+exact Gaussian-packet laws of reference/exact.py, the solvers' series are those laws with a
+known perturbation, and the rows' errors are computed from those series. The table includes a
+failed and an infeasible run, several seeds, and a configuration variant of the oracle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.run import results_frame
+from benchmarks.schema import COLUMNS
+from reference import exact
+from reference.problems import get_problem
+from reports import build
+from reports.data import pooled_spread
+from reports.figures import parse_cost_estimate, power_law_exponent, total_loss
+from reports.tables import format_pm
+
+N_T = 21  # evaluation times in the synthetic artifacts (the real default is 101)
+EVAL = {"n_samples": 1000, "n_trials": 3, "eval_seed": 0, "n_eval_times": N_T}
+INFEASIBLE_MSG = "grid: 32^4 points x 16 B x 3 work arrays needs 24.0 GiB > limit 8 GiB"
+FAILED_MSG = "RuntimeError: NaN in loss term loss_pde at iteration 40"
+
+
+# ----------------------------------------------------------------- synthetic results
+def _relative_l2(est: np.ndarray, ref: np.ndarray) -> float:
+    """The metrics' definition: relative L2 over time, absolute / sqrt(#times) where ref = 0."""
+    norm = np.linalg.norm(ref)
+    if norm == 0:
+        return float(np.linalg.norm(est - ref) / math.sqrt(len(ref)))
+    return float(np.linalg.norm(est - ref) / norm)
+
+
+def _series(problem_name: str, d: int, solver: str, seed: int,
+            n_samples: int = 1000) -> tuple[dict, dict]:
+    """(series, metrics) of one synthetic run: exact laws times a known perturbation."""
+    problem = get_problem(problem_name, d=d)
+    times = np.linspace(0.0, problem.T, N_T)
+    sampler = solver in ("dsm", "oracle")
+    # relative perturbation amplitude: grid ~ 1e-4, oracle ~ sampling noise, dsm larger, pinn worst
+    amp = {"grid": 1e-4, "oracle": 0.01, "dsm": 0.03 + 0.01 * seed, "pinn": 0.2}[solver] * (
+        1 + 0.1 * math.log(d))
+    if solver == "oracle":  # sampling noise ~ 1 / sqrt(samples)
+        amp *= math.sqrt(1000 / n_samples)
+    wiggle = np.sin(3 * times + seed)
+    series: dict = {"times": times.tolist(), "mean_spread": None, "var_spread": None,
+                    "ref_mean": None, "ref_var": None, "com_mean": None, "com_var": None,
+                    "ref_com_mean": None, "ref_com_var": None, "energy": None,
+                    "ref_energy": None, "brownian_var": None, "density": None}
+    metrics: dict = {}
+    if problem.has_exact_solution:
+        ref_mean = exact.gaussian_packet_mean(problem, times)
+        ref_var = exact.gaussian_packet_variance(problem, times)
+        mean = ref_mean + amp * 0.1 * wiggle
+        var = ref_var * (1 + amp * wiggle)
+        series.update(mean=mean.tolist(), var=var.tolist(), ref_mean=ref_mean.tolist(),
+                      ref_var=ref_var.tolist())
+        metrics.update(mean_err=_relative_l2(mean, ref_mean), var_err=_relative_l2(var, ref_var),
+                       mean_err_kind="relative" if np.any(ref_mean) else "absolute",
+                       var_err_kind="relative",
+                       w1_err=amp * 0.05, u_err=amp * 0.5, v_err=amp * 0.7, reference="exact")
+        if problem_name == "free_singular":
+            brown = exact.brownian_spreading_variance(problem, times)
+            series["brownian_var"] = brown.tolist()
+            metrics["var_err_brownian"] = _relative_l2(var, brown)
+    else:  # bosons: centre of mass exact at any n; energy conserved
+        ref_com_var = exact.center_of_mass_variance(problem, times)
+        com_var = ref_com_var * (1 + amp * wiggle)
+        e0 = exact.initial_energy(problem)
+        energy = e0 * (1 + 0.1 * amp * np.sin(times))
+        var = problem.s0_sq * (1 + 0.1 * amp * wiggle)  # interacting: no closed form
+        series.update(mean=(amp * 0.01 * wiggle).tolist(), var=var.tolist(),
+                      com_mean=(amp * 0.01 * wiggle).tolist(), com_var=com_var.tolist(),
+                      ref_com_mean=np.zeros(N_T).tolist(), ref_com_var=ref_com_var.tolist(),
+                      energy=energy.tolist(), ref_energy=e0)
+        metrics.update(com_var_err=_relative_l2(com_var, ref_com_var),
+                       energy_drift=float(np.max(np.abs(energy - e0)) / abs(e0)),
+                       reference="none")
+    if not sampler:  # deterministic methods: no spread over sampling trials (metrics: 0.0)
+        for key in ("mean_err", "var_err", "w1_err"):
+            if key in metrics:
+                metrics[f"{key}_std"] = 0.0
+    if sampler:
+        series["mean_spread"] = (0.3 * amp * np.sqrt(np.asarray(series["var"]))).tolist()
+        series["var_spread"] = (0.3 * amp * np.asarray(series["var"])).tolist()
+        for key in ("mean_err", "var_err", "w1_err"):
+            if key in metrics:
+                metrics[f"{key}_std"] = 0.4 * metrics[key]
+    if d == 1 and problem.has_exact_solution:
+        x = np.linspace(*problem.box, 81)
+        ref_rho = exact.ExactReference(problem).marginal_density(x, times)[:, 0, :]
+        rho = ref_rho * (1 + amp * np.cos(5 * x)[None, :])
+        series["density"] = {"x": x.tolist(), "times": times.tolist(), "rho": rho.tolist(),
+                             "ref_rho": ref_rho.tolist()}
+    return series, metrics
+
+
+def _history(solver: str, d: int, seed: int) -> dict:
+    if solver not in ("dsm", "pinn"):
+        return {"iter": [], "wall_s": []}
+    iters = np.arange(0, 101, 10)
+    wall = 0.05 * d * (iters + 1)
+    history = {"iter": iters.tolist(), "wall_s": wall.tolist()}
+    if solver == "dsm":
+        history["loss_u"] = (1e-2 * np.exp(-iters / 30) + 1e-4).tolist()
+        history["loss_v"] = (2e-2 * np.exp(-iters / 40) + 1e-4).tolist()
+        history["var_err"] = (0.5 * np.exp(-iters / 25) + 0.03 + 0.01 * seed).tolist()
+    else:
+        history["loss_pde"] = (1.0 * np.exp(-iters / 50) + 1e-3).tolist()
+        history["loss_ic"] = (0.1 * np.exp(-iters / 20) + 1e-4).tolist()
+    return history
+
+
+def _row(solver: str, problem: str, d: int, seed: int, status: str = "ok", message: str = "",
+         evaluation: dict | None = None) -> tuple[dict, dict | None]:
+    evaluation = {**EVAL, **(evaluation or {})}
+    config = {"solver": solver, "problem": problem, "d": d, "seed": seed,
+              "solver_options": {"width": 64} if solver in ("dsm", "pinn") else {},
+              "problem_overrides": {"d": d}, "budget": {"max_iters": 100},
+              "evaluation": evaluation, "suite": "smoke"}
+    config_hash = f"{abs(hash(json.dumps(config, sort_keys=True))) % 16**12:012x}"
+    row = {c: None for c in COLUMNS}
+    row.update(suite="smoke", solver=solver, problem=problem, d=d, seed=seed,
+               config_hash=config_hash, config=json.dumps(config, sort_keys=True),
+               status=status, message=message, git_commit="0123456789abcdef0123",
+               git_dirty=False, versions=json.dumps({"torch": "2.13.0", "numpy": "2.1.0"}),
+               host="testhost (2 cores)", python="3.11.9", device="cpu", dtype="float64",
+               threads=1, started_at="2026-11-25T06:00:00+00:00",
+               finished_at="2026-11-25T06:05:00+00:00")
+    if status != "ok":
+        return row, None
+    series, metrics = _series(problem, d, solver, seed, evaluation["n_samples"])
+    sampler = solver in ("dsm", "oracle")
+    train_s = {"grid": 0.01 * d**3, "oracle": 0.0, "dsm": 2.0 * d, "pinn": 5.0 * d**1.5}[solver]
+    iters = {"grid": 1000, "oracle": 0, "dsm": 100, "pinn": 100}[solver]
+    row.update(metrics)
+    row.update(
+        n_samples=evaluation["n_samples"] if sampler else None,
+        n_trials=evaluation["n_trials"] if sampler else None,
+        eval_seed=0, n_eval_times=N_T, train_s=train_s, iters=iters,
+        s_per_iter=train_s / iters if iters else None, eval_s=0.5,
+        peak_rss_mb=300.0 + 10.0 * d**2 + seed, peak_gpu_mb=None,
+        n_params=5000 if solver in ("dsm", "pinn") else None,
+        stop_reason="max_iters", wall_s=train_s + 0.5,
+        artifact=f"runs/{config_hash}.json",
+    )
+    artifact = {"row": dict(row), "series": series, "history": _history(solver, d, seed)}
+    return row, artifact
+
+
+def _write(directory: Path, runs: list[tuple[dict, dict | None]], fmt: str = "parquet") -> None:
+    (directory / "runs").mkdir(parents=True, exist_ok=True)
+    for row, artifact in runs:
+        if artifact is not None:
+            (directory / row["artifact"]).write_text(json.dumps(artifact))
+    if fmt == "parquet":
+        # the harness's own typed table (nullable Int64 / boolean / string columns)
+        results_frame([row for row, _ in runs]).to_parquet(directory / "results.parquet",
+                                                           index=False)
+    else:
+        pd.DataFrame([row for row, _ in runs], columns=COLUMNS).to_csv(
+            directory / "results.csv", index=False)
+
+
+def _synthetic_runs() -> list[tuple[dict, dict | None]]:
+    runs = [_row(s, "harmonic_1d", 1, 0) for s in ("grid", "pinn", "oracle")]
+    # DSM evaluated with 10^4 samples: its floor is the 10^4-sample oracle, not the first one
+    runs.insert(1, _row("dsm", "harmonic_1d", 1, 0, evaluation={"n_samples": 10_000}))
+    runs.append(_row("oracle", "harmonic_1d", 1, 0, evaluation={"n_samples": 10_000}))
+    runs.append(_row("dsm", "harmonic_1d_phase", 1, 0))
+    runs.append(_row("dsm", "free_singular", 1, 0))
+    for d in (1, 2, 4):
+        runs += [_row("dsm", "harmonic", d, seed) for seed in (0, 1)]
+        runs.append(_row("oracle", "harmonic", d, 0))
+    runs += [_row("grid", "harmonic", d, 0) for d in (1, 2)]
+    runs.append(_row("grid", "harmonic", 4, 0, status="infeasible", message=INFEASIBLE_MSG))
+    runs.append(_row("pinn", "harmonic", 1, 0))
+    runs.append(_row("pinn", "harmonic", 2, 0, status="failed", message=FAILED_MSG))
+    runs += [_row("dsm", "bosons", n, 0) for n in (2, 3)]
+    return runs
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path, pd.DataFrame]:
+    results_dir = tmp_path_factory.mktemp("results")
+    runs = _synthetic_runs()
+    _write(results_dir, runs)
+    # one artifact lost: its row stays in the table, its time series are a noted gap
+    lost = next(r for r, _ in runs if r["problem"] == "harmonic_1d_phase")
+    (results_dir / lost["artifact"]).unlink()
+    out = build.build_report(results_dir, results_dir / "report")
+    return results_dir, out, pd.DataFrame([row for row, _ in runs])
+
+
+class _ImageCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.tables = 0
+        self.cells: list[str] = []
+        self._in_cell = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs).get("src", ""))
+        if tag == "table":
+            self.tables += 1
+        self._in_cell = tag in ("td", "th")
+
+    def handle_endtag(self, tag):
+        self._in_cell = False
+
+    def handle_data(self, data):
+        if self._in_cell:
+            self.cells.append(data)
+
+
+EXPECTED_FIGURES = [
+    "error_vs_dimension_harmonic", "errors_fixed_dimension",
+    "cost_vs_dimension_harmonic", "memory_vs_dimension_harmonic",
+    "cost_vs_dimension_bosons", "memory_vs_dimension_bosons",
+    "moments_harmonic_1d_d1", "moments_free_singular_d1",
+    "moments_harmonic_d1", "moments_harmonic_d2", "moments_harmonic_d4",
+    "moments_bosons_d2", "moments_bosons_d3",
+    "density_harmonic_1d", "density_harmonic",
+    "density_free_singular",
+    "training_harmonic_1d", "training_harmonic",
+    "training_free_singular", "training_bosons",
+    "bosons_time_series", "bosons_vs_particles",
+]
+
+
+# ------------------------------------------------------------------------------ tests
+@pytest.mark.slow
+def test_every_figure_and_table_exists(built):
+    _, out, _ = built
+    for name in EXPECTED_FIGURES:
+        for ext in ("png", "pdf"):
+            path = out / "figures" / f"{name}.{ext}"
+            assert path.exists() and path.stat().st_size > 1000, path
+    # no figure beyond the expected ones (an unexpected one means the selection logic changed)
+    assert sorted(p.stem for p in (out / "figures").glob("*.png")) == sorted(EXPECTED_FIGURES)
+    for name in ("main", "drift_energy", "runs"):
+        assert (out / "tables" / f"{name}.csv").exists()
+        tex = (out / "tables" / f"{name}.tex").read_text()
+        assert all(rule in tex for rule in (r"\toprule", r"\midrule", r"\bottomrule"))
+    assert "authors' published (not rerun)" in (out / "tables" / "main.tex").read_text()
+    report = (out / "report.md").read_text()
+    assert "drawing failed" not in report  # build_all turns exceptions into notes: none allowed
+    for name in EXPECTED_FIGURES:
+        assert f"figures/{name}.png" in report
+    # captions say what was plotted: the loss is labelled as the loss, with its terms
+    assert "Loss shown: dsm: sum of loss terms (loss_u, loss_v); pinn: sum of loss terms" in report
+
+
+@pytest.mark.slow
+def test_html_parses_and_embeds_every_image(built):
+    _, out, _ = built
+    text = (out / "report.html").read_text()
+    parser = _ImageCollector()
+    parser.feed(text)
+    parser.close()
+    assert len(parser.images) == len(EXPECTED_FIGURES)
+    for src in parser.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert parser.tables >= 2  # main table and the runs without a result
+    assert 'src="http' not in text and "<script" not in text  # self-contained, static
+
+
+@pytest.mark.slow
+def test_main_table_numbers_equal_row_values(built):
+    _, out, rows = built
+    main = pd.read_csv(out / "tables" / "main.csv", keep_default_na=True)
+    main["variant"] = main["variant"].fillna("")
+    ok = rows[rows["status"] == "ok"]
+    html_cells = _ImageCollector()
+    html_cells.feed((out / "report.html").read_text())
+    # single-seed configurations: the table shows the row itself (CSV round trip is exact:
+    # pandas writes floats with repr precision)
+    single = ok[(ok["problem"] == "harmonic_1d") & (ok["solver"] == "dsm")].iloc[0]
+    line = main[(main["problem"] == "harmonic_1d") & (main["solver"] == "dsm")].iloc[0]
+    for metric in ("mean_err", "var_err", "w1_err", "train_s", "peak_rss_mb"):
+        assert line[metric] == single[metric], metric
+    assert line["mean_err_spread"] == single["mean_err_std"]
+    assert format_pm(single["mean_err"], single["mean_err_std"]) in html_cells.cells
+    assert line["published_mean_err"] == 0.108 and line["published_var_err_spread"] == 0.010
+    # every single-run configuration, all of its numbers
+    counted = 0
+    for _, line in main[main["n_ok"] == 1].iterrows():
+        match = ok[(ok["problem"] == line["problem"]) & (ok["d"] == line["d"])
+                   & (ok["solver"] == line["solver"])]
+        if line["solver"] == "oracle" and line["problem"] == "harmonic_1d":
+            match = match[[json.loads(c)["evaluation"]["n_samples"] == int(line["n_samples"])
+                           for c in match["config"]]]
+        assert len(match) == 1
+        for metric in ("mean_err", "var_err", "w1_err", "train_s", "peak_rss_mb"):
+            expected = match[metric].iloc[0]
+            assert (pd.isna(expected) and pd.isna(line[metric])) or line[metric] == expected
+        counted += 1
+    assert counted >= 10
+    # two seeds: the mean over seeds and the pooled spread (law of total variance)
+    two = ok[(ok["problem"] == "harmonic") & (ok["d"] == 2) & (ok["solver"] == "dsm")]
+    line = main[(main["problem"] == "harmonic") & (main["d"] == 2) & (main["solver"] == "dsm")]
+    assert line["mean_err"].iloc[0] == pytest.approx(two["mean_err"].mean(), rel=1e-12)
+    expected = math.sqrt((two["mean_err_std"] ** 2).mean()
+                         + ((two["mean_err"] - two["mean_err"].mean()) ** 2).mean())
+    assert line["mean_err_spread"].iloc[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_failed_and_infeasible_runs_are_gaps(built):
+    _, out, _ = built
+    main = pd.read_csv(out / "tables" / "main.csv")
+    infeasible = main[(main["problem"] == "harmonic") & (main["d"] == 4)
+                      & (main["solver"] == "grid")].iloc[0]
+    assert infeasible["n_ok"] == 0 and np.isnan(infeasible["mean_err"])
+    assert infeasible["status"] == "1 infeasible" and infeasible["message"] == INFEASIBLE_MSG
+    failed = main[(main["problem"] == "harmonic") & (main["d"] == 2)
+                  & (main["solver"] == "pinn")].iloc[0]
+    assert failed["status"] == "1 failed"
+    runs = pd.read_csv(out / "tables" / "runs.csv")
+    assert set(runs["status"]) == {"ok", "failed", "infeasible"}
+    report = (out / "report.md").read_text()
+    assert INFEASIBLE_MSG in report and FAILED_MSG in report
+    assert "is missing; its time series are not plotted" in report
+    phase = main[(main["problem"] == "harmonic_1d_phase")].iloc[0]
+    assert phase["n_ok"] == 1 and np.isfinite(phase["mean_err"])  # the row itself still counts
+    # the oracle variants at harmonic_1d are told apart by their sample count
+    oracle = main[(main["problem"] == "harmonic_1d") & (main["solver"] == "oracle")]
+    assert list(oracle["variant"]) == ["n_samples=1_000", "n_samples=10_000"]  # natural order
+
+
+def test_report_with_only_failed_runs_skips_figures(tmp_path):
+    runs = [_row("dsm", "harmonic", 3, 0, status="failed", message=FAILED_MSG),
+            _row("grid", "harmonic", 5, 0, status="infeasible", message=INFEASIBLE_MSG)]
+    _write(tmp_path, runs, fmt="csv")
+    out = build.build_report(tmp_path, tmp_path / "out")
+    report = (out / "report.md").read_text()
+    assert "Figures not drawn" in report and "drawing failed" not in report
+    assert "no problem has successful runs at two or more dimensions" in report
+    assert not list(out.glob("figures/*.png"))
+    assert (out / "report.html").exists() and (out / "tables" / "main.csv").exists()
+
+
+def test_cli_entry_points(tmp_path, monkeypatch):
+    parser = argparse.ArgumentParser()
+    build.configure_parser(parser)
+    assert build.main(parser.parse_args([str(tmp_path / "missing")])) == 2
+    _write(tmp_path, [_row("grid", "harmonic", 5, 0, status="infeasible", message="too big")],
+           fmt="csv")
+    monkeypatch.chdir(tmp_path)
+    assert build.main(parser.parse_args([str(tmp_path)])) == 0
+    # default OUT: reports/<suite>-<date>/ under the current directory
+    outs = list((tmp_path / "reports").glob("smoke-*"))
+    assert len(outs) == 1 and (outs[0] / "report.html").exists()
+    assert build.default_out_dir("smoke").name.startswith("smoke-20")
+
+
+def test_power_law_exponent_known_answer():
+    d = np.array([1, 2, 4, 8, 16, 100])
+    assert power_law_exponent(d, 3.0 * d**2.0) == pytest.approx(2.0, abs=1e-12)
+    assert power_law_exponent(d, 0.5 * d**0.5) == pytest.approx(0.5, abs=1e-12)
+    assert np.isnan(power_law_exponent(np.array([4, 4]), np.array([1.0, 2.0])))  # one dimension
+
+
+def test_pooled_spread_known_answer():
+    # one run: its own trial spread
+    assert pooled_spread([0.1], [0.04]) == pytest.approx(0.04)
+    # two runs 0.1 and 0.3 (between-seed variance 0.01), trial spreads 0.03 and 0.04
+    assert pooled_spread([0.1, 0.3], [0.03, 0.04]) == pytest.approx(
+        math.sqrt((0.03**2 + 0.04**2) / 2 + 0.01))
+    # no trial spreads: sample standard deviation over seeds; NaN for one run
+    assert pooled_spread([1.0, 3.0]) == pytest.approx(math.sqrt(2.0))
+    assert np.isnan(pooled_spread([1.0]))
+
+
+def test_cost_estimate_and_total_loss_parsing():
+    assert parse_cost_estimate(INFEASIBLE_MSG)["peak_rss_mb"] == pytest.approx(24.0 * 1024)
+    assert parse_cost_estimate("estimated 2.5 h of wall time")["train_s"] == pytest.approx(9000)
+    assert parse_cost_estimate("unsupported boundary") == {}
+    history = pd.DataFrame({"iter": [0, 1], "wall_s": [0.1, 0.2], "loss_a": [1.0, 0.5],
+                            "loss_b": [2.0, 1.0], "var_err": [0.3, 0.2]})
+    loss, how = total_loss(history)
+    assert loss.tolist() == [3.0, 1.5] and "loss_a" in how and "var_err" not in how
+
+
+@pytest.mark.slow
+def test_summary_compares_with_the_floor_at_the_same_sample_count(built):
+    _, out, rows = built
+    ok = rows[rows["status"] == "ok"]
+    dsm = ok[(ok["problem"] == "harmonic_1d") & (ok["solver"] == "dsm")].iloc[0]
+    oracles = ok[(ok["problem"] == "harmonic_1d") & (ok["solver"] == "oracle")]
+    # the DSM row was evaluated with 10^4 samples: its floor is the 10^4-sample oracle
+    floor = oracles[[json.loads(c)["evaluation"]["n_samples"] == 10_000
+                     for c in oracles["config"]]].iloc[0]
+    ratio = dsm["var_err"] / floor["var_err"]
+    line = next(ln for ln in (out / "report.md").read_text().splitlines()
+                if ln.startswith("- harmonic_1d, d = 1, DSM:"))
+    assert (f"var_err {format_pm(dsm['var_err'], dsm['var_err_std'])} = {ratio:.1f}x the floor "
+            f"{format_pm(floor['var_err'], floor['var_err_std'])}") in line
