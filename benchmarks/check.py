@@ -1,0 +1,243 @@
+"""Regression gate: ``dsm-bench check --suite smoke --baseline benchmarks/baselines/smoke.csv``.
+
+Runs the suite (or reads a results directory given with ``--results``), matches its rows with
+the committed baseline by config hash, and compares every error metric with a tolerance that
+follows from how the number is made:
+
+* deterministic solvers (``grid``: Crank-Nicolson in float64, no randomness): relative 1e-6.
+  Re-running gives the same bits on one machine; between machines BLAS / thread-count changes
+  reorder float64 sums (relative 1e-12 on the state), which shifts an error of 1e-4 or more by
+  far less than 1e-6 of itself. Anything larger is a code change.
+* sampling solvers (``oracle``, ``dsm``) and metrics with a trial spread (``*_std``): the
+  baseline value may move by 3 standard deviations of one sampling trial (the metric is the
+  mean over trials; 3 single-trial sigmas is a loose, > 99 % band for a re-draw of the
+  samples), and by at least 5 % relative for the metrics without a spread.
+* trained solvers (``dsm``, ``pinn``): training is seeded and bit-reproducible on one
+  machine, but float reorderings between machines grow chaotically over iterations, so at
+  smoke budgets the trained metrics may move by 25 % relative (PINN, unconverged at a
+  smoke budget) or 10 % (DSM) on top of the sampling band.
+
+Only worse values fail (an improvement beyond the band is reported as "improved: update the
+baseline"). A run that was ok in the baseline and is not ok now, a metric that became NaN, and
+a baseline run missing from the results are regressions too. Costs (time, memory) are not
+gated: they depend on the machine; asv tracks them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.suites import SuiteError, load_suite
+
+__all__ = ["GATED_METRICS", "Comparison", "compare", "configure_parser", "main", "tolerance"]
+
+DEFAULT_BASELINE = Path(__file__).resolve().parent / "baselines" / "smoke.csv"
+
+# metric -> its sampling-spread column (None: no spread is recorded for it)
+GATED_METRICS: dict[str, str | None] = {
+    "mean_err": "mean_err_std",
+    "var_err": "var_err_std",
+    "w1_err": "w1_err_std",
+    "u_err": None,
+    "v_err": None,
+    "energy_drift": None,
+    "com_mean_err": None,
+    "com_var_err": None,
+    "var_err_brownian": None,
+}
+BASELINE_COLUMNS = ["solver", "problem", "d", "seed", "config_hash", "status", "n_trials",
+                    *[c for m, s in GATED_METRICS.items() for c in (m, s) if c]]
+
+DETERMINISTIC = {"grid"}       # same input, same float64 operations
+SAMPLERS = {"oracle", "dsm"}   # metrics estimated from sampled trajectories
+TRAINED_REL = {"dsm": 0.10, "pinn": 0.25}
+DETERMINISTIC_REL = 1e-6
+SAMPLING_SIGMAS = 3.0
+SAMPLING_REL = 0.05
+ABS_FLOOR = 1e-12  # metrics that are exactly 0 (e.g. a conserved quantity) stay comparable
+
+
+@dataclass
+class Comparison:
+    key: str
+    metric: str
+    baseline: float | None
+    value: float | None
+    allowed: float | None
+    verdict: str  # ok | improved | REGRESSION | new | n/a
+    reason: str = ""
+
+
+def tolerance(solver: str, metric: str, baseline: float, spread: float | None) -> float:
+    """Largest increase of ``metric`` over ``baseline`` that is not a regression (see module)."""
+    if solver in DETERMINISTIC:
+        return DETERMINISTIC_REL * abs(baseline) + ABS_FLOOR
+    band = TRAINED_REL.get(solver, 0.0) * abs(baseline)
+    if solver in SAMPLERS or spread is not None:
+        if spread is not None and math.isfinite(spread):
+            band += SAMPLING_SIGMAS * spread
+        else:
+            band += SAMPLING_REL * abs(baseline)
+    if solver not in TRAINED_REL and solver not in SAMPLERS:
+        band = max(band, TRAINED_REL["pinn"] * abs(baseline))  # an unknown solver: be lenient
+    return band + ABS_FLOOR
+
+
+def _float(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _key(row: dict[str, Any]) -> str:
+    d = row.get("d")
+    d = "" if d is None or (isinstance(d, float) and math.isnan(d)) else f" d={int(d)}"
+    return f"{row['solver']}/{row['problem']}{d} seed={int(row['seed'])}"
+
+
+def compare(results: pd.DataFrame, baseline: pd.DataFrame) -> list[Comparison]:
+    """Every (run, metric) of the baseline against the results; see the module docstring."""
+    current = {r["config_hash"]: r for r in results.to_dict("records")}
+    out: list[Comparison] = []
+    for base in baseline.to_dict("records"):
+        key = _key(base)
+        row = current.pop(base["config_hash"], None)
+        if row is None:
+            out.append(Comparison(key, "run", None, None, None, "REGRESSION",
+                                  "missing from the results (or its config changed: "
+                                  "run with --update-baseline if intended)"))
+            continue
+        if base.get("status") == "ok" and row.get("status") != "ok":
+            out.append(Comparison(key, "status", None, None, None, "REGRESSION",
+                                  f"{row.get('status')}: {str(row.get('message'))[:200]}"))
+            continue
+        if base.get("status") != "ok":
+            verdict = "improved" if row.get("status") == "ok" else "n/a"
+            out.append(Comparison(key, "status", None, None, None, verdict,
+                                  f"baseline {base.get('status')}, now {row.get('status')}"))
+            continue
+        for metric, spread_col in GATED_METRICS.items():
+            b, v = _float(base.get(metric)), _float(row.get(metric))
+            if b is None:
+                if v is not None:
+                    out.append(Comparison(key, metric, None, v, None, "new"))
+                continue
+            if v is None:
+                out.append(Comparison(key, metric, b, None, None, "REGRESSION",
+                                      "was finite, now missing or NaN"))
+                continue
+            spread = _float(base.get(spread_col)) if spread_col else None
+            allowed = tolerance(str(base["solver"]), metric, b, spread)
+            if v > b + allowed:
+                verdict, reason = "REGRESSION", f"worse by {v - b:.3g} > allowed {allowed:.3g}"
+            elif v < b - allowed:
+                verdict, reason = "improved", "better than the baseline: update it"
+            else:
+                verdict, reason = "ok", ""
+            out.append(Comparison(key, metric, b, v, allowed, verdict, reason))
+    for row in current.values():
+        out.append(Comparison(_key(row), "run", None, None, None, "new",
+                              "not in the baseline"))
+    return out
+
+
+def format_table(comparisons: list[Comparison]) -> str:
+    def num(x: float | None) -> str:
+        return "" if x is None else f"{x:.4g}"
+
+    rows = [(c.key, c.metric, num(c.baseline), num(c.value), num(c.allowed), c.verdict,
+             c.reason) for c in comparisons]
+    header = ("run", "metric", "baseline", "now", "allowed +", "verdict", "note")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for r in [header, *rows]:
+        lines.append("  ".join(str(r[i]).ljust(widths[i]) for i in range(len(widths)))
+                     + "  " + r[-1])
+    return "\n".join(lines)
+
+
+def baseline_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """The committed form of a results table: identity, status and the gated metrics."""
+    return results[BASELINE_COLUMNS].sort_values(["solver", "problem", "d", "seed"],
+                                                 na_position="first")
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``dsm-bench check``."""
+    p.add_argument("--suite", default="smoke", help="suite to run (default: smoke)")
+    p.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE,
+                   help="baseline CSV (default: benchmarks/baselines/smoke.csv)")
+    p.add_argument("--results", type=Path, default=None,
+                   help="compare an existing results directory instead of running the suite")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where to run the suite (default: a temporary directory)")
+    p.add_argument("--update-baseline", action="store_true",
+                   help="write the results as the new baseline instead of comparing")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="list only the comparisons that are not ok")
+
+
+def main(args: argparse.Namespace) -> int:
+    """0: no regression; 1: regressions (each named); 2: bad input."""
+    from benchmarks.run import check_writable, read_results, run_suite
+
+    if not args.update_baseline and not args.baseline.is_file():
+        print(f"error: baseline {args.baseline} not found (create it with --update-baseline)",
+              file=sys.stderr)
+        return 2
+    if args.results is not None:
+        try:
+            results = read_results(args.results)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        if args.out is not None and (problem := check_writable(args.out)):
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        try:
+            suite = load_suite(args.suite)
+        except SuiteError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        with tempfile.TemporaryDirectory(prefix=f"dsm-bench-check-{suite.name}-") as tmp:
+            out = args.out or Path(tmp)
+            summary = run_suite(suite, out, jobs=args.jobs)
+            print(summary)
+            results = read_results(out)
+    if args.update_baseline:
+        args.baseline.parent.mkdir(parents=True, exist_ok=True)
+        baseline_frame(results).to_csv(args.baseline, index=False)
+        print(f"baseline written: {args.baseline} ({len(results)} runs)")
+        return 0
+    baseline = pd.read_csv(args.baseline, dtype={"config_hash": str})
+    comparisons = compare(results, baseline)
+    shown = [c for c in comparisons if c.verdict != "ok"] if args.quiet else comparisons
+    n_ok = sum(c.verdict == "ok" for c in comparisons)
+    if shown:
+        print(format_table(shown))
+    regressions = [c for c in comparisons if c.verdict == "REGRESSION"]
+    print(f"{n_ok} metrics within tolerance, {len(regressions)} regression(s), "
+          f"{sum(c.verdict == 'improved' for c in comparisons)} improved")
+    if regressions:
+        print("REGRESSIONS: " + "; ".join(f"{c.key} {c.metric} ({c.reason})"
+                                          for c in regressions), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.check", description=__doc__)
+    configure_parser(parser)
+    sys.exit(main(parser.parse_args()))
