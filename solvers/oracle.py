@@ -1,0 +1,94 @@
+"""The oracle: Nelson's process driven by the EXACT osmotic and current velocities.
+
+It is DSM with perfect networks: the same Euler-Maruyama sampler (``solvers.nelson``) with
+u, v from ``reference.exact`` (the Gaussian packet). Its errors are the floor of every
+sample-based method at a given sample count and time step: sampling noise plus the
+Euler-Maruyama bias. Only problems with a closed-form solution (no interaction) qualify.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from reference import exact
+from reference.problems import Problem
+from solvers.base import Cost, Monitor, Solution, Solver, SolverConfigError
+from solvers.nelson import sample_paths
+
+__all__ = ["OracleSolution", "OracleSolver"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class OracleSolution(Solution):
+    """Samples paths of Nelson's process with the exact drift; drift() is the exact (u, v)."""
+
+    is_sampler = True
+
+    def __init__(self, problem: Problem, cost: Cost, *, nu: float, dtype: str, seed: int,
+                 sample_batch: int = 65536):
+        super().__init__(problem, cost)
+        self.nu = nu
+        self.dtype = _DTYPES[dtype]
+        self.seed = seed
+        self.sample_batch = sample_batch
+
+    def _drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        u = exact.osmotic_velocity(self.problem, x, t)
+        v = exact.current_velocity(self.problem, x, t)
+        return v + self.nu * u
+
+    def sample(self, n: int, seed: int, times: np.ndarray) -> np.ndarray:
+        # the solver's seed and the sampling seed together pick the paths
+        paths = sample_paths(self._drift, self.problem, n, seed + 7919 * self.seed, times,
+                             nu=self.nu, dtype=self.dtype, device=torch.device("cpu"),
+                             batch_size=self.sample_batch)
+        return paths
+
+    def drift(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=float)
+        t = np.broadcast_to(np.asarray(t, dtype=float), x.shape[:-1])
+        return (np.asarray(exact.osmotic_velocity(self.problem, x, t)),
+                np.asarray(exact.current_velocity(self.problem, x, t)))
+
+
+class OracleSolver(Solver):
+    """Options: nu (noise level of Nelson's process, > 0), dtype (float32 | float64), seed."""
+
+    name = "oracle"
+    defaults: dict[str, Any] = {"nu": 1.0, "dtype": "float64", "seed": 0}
+
+    def validate(self) -> None:
+        nu = self.options["nu"]
+        if isinstance(nu, bool) or not isinstance(nu, (int, float)) or not nu > 0:
+            raise SolverConfigError(f"oracle: nu={nu!r} must be a number > 0")
+        if self.options["dtype"] not in _DTYPES:
+            raise SolverConfigError(
+                f"oracle: dtype={self.options['dtype']!r}; valid values: {', '.join(_DTYPES)}")
+        seed = self.options["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise SolverConfigError(f"oracle: seed={seed!r} must be an integer >= 0")
+
+    def supports(self, problem: Problem) -> str | None:
+        if not problem.has_exact_solution:
+            return (f"oracle needs a closed-form drift; {problem.name} has interaction "
+                    f"g={problem.g} and no exact solution")
+        return None
+
+    def fit(
+        self,
+        problem: Problem,
+        budget: dict[str, Any] | None = None,
+        monitor: Monitor | None = None,
+        progress: bool = False,
+    ) -> OracleSolution:
+        reason = self.supports(problem)
+        if reason is not None:
+            raise SolverConfigError(reason)
+        cost = Cost(train_s=0.0, iters=0, n_params=0, device="cpu", dtype=self.options["dtype"],
+                    threads=torch.get_num_threads())
+        return OracleSolution(problem, cost, nu=float(self.options["nu"]),
+                              dtype=self.options["dtype"], seed=int(self.options["seed"]))

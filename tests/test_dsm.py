@@ -1,0 +1,318 @@
+"""DSM: the residual equations, the fast derivative path, Hutchinson, training, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import solvers.dsm as dsm_module
+from reference import exact
+from reference.problems import get_problem
+from solvers import SolverConfigError, get_solver
+from solvers.dsm import DSMNetworks, DSMSolution, residuals, residuals_autograd
+
+torch.set_num_threads(1)  # the CI machine is small and shared; these tests are tiny
+
+EXACT_PROBLEMS = [
+    ("harmonic_1d", {}),
+    ("harmonic_1d_phase", {}),
+    ("harmonic", {"d": 3, "phase": 2.0}),
+    ("free_singular", {}),
+]
+
+
+def _points(problem, n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mean_scale = np.sqrt(problem.s0_sq) + 0.3  # covers the packet over [0, T]
+    x = mean_scale * torch.randn((n, problem.d), generator=g, dtype=torch.float64)
+    t = problem.T * torch.rand(n, generator=g, dtype=torch.float64)
+    return x, t
+
+
+@pytest.mark.parametrize("name, overrides", EXACT_PROBLEMS)
+def test_exact_velocities_have_zero_residual(name, overrides):
+    """The Gaussian packet's u, v solve the stochastic-mechanics equations: the residuals are
+    float64 roundoff relative to the size of the terms that cancel."""
+    problem = get_problem(name, **overrides)
+    x, t = _points(problem)
+
+    def u_fn(x, t):
+        return exact.osmotic_velocity(problem, x, t)
+
+    def v_fn(x, t):
+        return exact.current_velocity(problem, x, t)
+
+    r_u, r_v = residuals_autograd(u_fn, v_fn, problem, x, t)
+    u, v = u_fn(x, t), v_fn(x, t)
+    # the cancelling terms are O(|u| |J u| + |v| |J v| + |grad V|); |J| ~ |u| / |x| here, so
+    # the scale is |u|^2 + |v|^2 + |grad V| per unit length (>= 1 keeps it away from 0)
+    scale = float((u**2 + v**2).sum(-1).max() + problem.grad_potential(x).abs().max() + 1.0)
+    scale /= float(x.abs().min().clamp(min=0.05))
+    tol = 100 * np.finfo(np.float64).eps * scale
+    assert r_u.abs().max().item() < tol
+    assert r_v.abs().max().item() < tol
+
+    # control: a 10% wrong osmotic velocity must not pass (the check can fail)
+    r_u_bad, r_v_bad = residuals_autograd(lambda x, t: 1.1 * u_fn(x, t), v_fn, problem, x, t)
+    assert max(r_u_bad.abs().max().item(), r_v_bad.abs().max().item()) > 1e3 * tol
+
+
+@pytest.mark.parametrize("name, overrides", EXACT_PROBLEMS[::2])
+@pytest.mark.parametrize("ic_built_in, activation", [(True, "tanh"), (False, "sin")])
+def test_fast_path_matches_plain_autograd(name, overrides, ic_built_in, activation):
+    """Forward tangents + two VJPs give the same residuals as the one-pass-per-component
+    autograd reference, exactly (float64 roundoff), with exact and Hutchinson divergences."""
+    problem = get_problem(name, **overrides)
+    x, t = _points(problem, n=32)
+    torch.manual_seed(1)
+    nets = DSMNetworks(problem, 24, 3, activation, ic_built_in).double()
+    probes = torch.randint(0, 2, (3, *x.shape), generator=torch.Generator().manual_seed(2))
+    probes = probes.double() * 2 - 1
+    for z in (None, probes):
+        fast = residuals(nets, x, t, z)
+        slow = residuals_autograd(nets.u, nets.v, problem, x, t, z)
+        for a, b in zip(fast, slow, strict=True):
+            # roundoff of O(10) float64 operations on O(1..100) terms
+            assert torch.allclose(a, b, rtol=1e-10, atol=1e-10 * float(b.detach().abs().max() + 1))
+
+
+def _grad_div(nets, x, t, probes):
+    x = x.detach().requires_grad_(True)
+    jet = nets.jets(x, t, probes)
+    return torch.autograd.grad(jet["div_u"].sum(), x)[0]
+
+
+def test_hutchinson_grad_div_is_unbiased():
+    """mean over trials of the k-probe estimate of grad div u -> exact grad div u; the
+    tolerance is 5 standard errors (std over trials / sqrt(trials)) per component."""
+    problem = get_problem("harmonic", d=4)
+    x, t = _points(problem, n=16)
+    torch.manual_seed(3)
+    nets = DSMNetworks(problem, 32, 2, "tanh", True).double()
+    exact_grad = _grad_div(nets, x, t, None)
+    g = torch.Generator().manual_seed(4)
+    trials, k = 400, 2
+    est = torch.stack([
+        _grad_div(nets, x, t, torch.randint(0, 2, (k, *x.shape), generator=g).double() * 2 - 1)
+        for _ in range(trials)
+    ])
+    std = est.std(0)
+    assert std.min() > 0  # the estimator is random at d > 1, so the check is not vacuous
+    z = (est.mean(0) - exact_grad).abs() / (std / np.sqrt(trials))
+    assert z.max() < 5.0
+    # its variance falls as 1/k: k = 8 probes vs k = 2, ratio 4 within sampling error
+    est8 = torch.stack([
+        _grad_div(nets, x, t, torch.randint(0, 2, (8, *x.shape), generator=g).double() * 2 - 1)
+        for _ in range(100)
+    ])
+    ratio = (est.var(0).mean() / est8.var(0).mean()).item()
+    assert 2.5 < ratio < 6.5
+
+
+def test_full_jacobian_mode_gives_the_same_training_loss():
+    """One epoch, float64: the plain-autograd mode computes the same loss as the fast one."""
+    problem = get_problem("harmonic", d=2, n_steps=20)
+    common = dict(width=16, batch=8, M=5, dtype="float64", log_every=1, seed=3)
+    fast = get_solver("dsm", **common).fit(problem, {"max_iters": 2})
+    slow = get_solver("dsm", full_jacobian=True, **common).fit(problem, {"max_iters": 2})
+    for col in ("loss_u", "loss_v"):
+        np.testing.assert_allclose(fast.history[col], slow.history[col], rtol=1e-9)
+
+
+def _var_err(solution, problem, n=4000, seeds=(0, 1)):
+    """Relative L2 over time of the sampled variance against the exact one (mean of trials)."""
+    times = problem.times
+    ref = exact.gaussian_packet_variance(problem, times)
+    errs = []
+    for seed in seeds:
+        paths = solution.sample(n, seed, times)[:, :, 0]
+        errs.append(np.linalg.norm(paths.var(0) - ref) / np.linalg.norm(ref))
+    return float(np.mean(errs))
+
+
+@pytest.mark.slow
+def test_training_reduces_variance_error():
+    """150 epochs of a small model on harmonic_1d (100 time steps to keep it fast) cut the
+    variance error well below the untrained model's: measured 0.40 -> 0.035; we ask for a 4x
+    cut, far above the sampling noise of the estimate (~0.01 at 4000 samples x 2 trials)."""
+    problem = get_problem("harmonic_1d", n_steps=100)
+    solver = get_solver("dsm", width=32, batch=32, M=20, lr=3e-3, seed=0)
+    untrained = _var_err(solver.fit(problem, {"max_iters": 0}), problem)
+    solution = solver.fit(problem, {"max_iters": 150})
+    trained = _var_err(solution, problem)
+    assert trained < 0.25 * untrained
+    assert trained < 0.1
+    assert solution.history["loss"].iloc[-1] < solution.history["loss"].iloc[0]
+
+
+SMALL = dict(width=16, batch=8, M=5, log_every=1)
+
+
+def _params(solution):
+    return torch.cat([p.detach().flatten() for p in solution.nets.parameters()])
+
+
+def test_seeds_reproduce_and_differ():
+    problem = get_problem("harmonic_1d", n_steps=20)
+    a = get_solver("dsm", seed=5, **SMALL).fit(problem, {"max_iters": 3})
+    b = get_solver("dsm", seed=5, **SMALL).fit(problem, {"max_iters": 3})
+    c = get_solver("dsm", seed=6, **SMALL).fit(problem, {"max_iters": 3})
+    assert torch.equal(_params(a), _params(b))
+    assert not torch.allclose(_params(a), _params(c))
+    times = problem.times[::5]
+    np.testing.assert_array_equal(a.sample(50, 1, times), b.sample(50, 1, times))
+    assert not np.allclose(a.sample(50, 1, times), a.sample(50, 2, times))
+    assert a.sample(50, 1, times).shape == (50, len(times), 1)
+
+
+def test_save_load_round_trip(tmp_path):
+    problem = get_problem("harmonic", d=2, n_steps=20)
+    solution = get_solver("dsm", **SMALL).fit(problem, {"max_iters": 2})
+    path = tmp_path / "model.pt"
+    solution.save(path)
+    loaded = DSMSolution.load(path)
+    times = problem.times[[0, 7, 20]]
+    np.testing.assert_array_equal(solution.sample(20, 3, times), loaded.sample(20, 3, times))
+    x = np.random.default_rng(0).normal(size=(10, 2))
+    for a, b in zip(solution.drift(x, np.full(10, 0.5)), loaded.drift(x, np.full(10, 0.5)),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.problem == problem
+    assert loaded.cost.iters == 2 and loaded.cost.n_params == solution.cost.n_params
+    assert list(loaded.history["iter"]) == [1, 2]
+
+
+def test_interrupted_training_resumes_from_checkpoint(tmp_path):
+    """A run killed after its iteration-2 checkpoint and restarted ends bitwise where an
+    uninterrupted run ends (model, Adam state and the random stream are all restored)."""
+    problem = get_problem("harmonic_1d", n_steps=20)
+    opts = dict(SMALL, lr_schedule="constant")
+    straight = get_solver("dsm", **opts).fit(problem, {"max_iters": 6})
+
+    path = str(tmp_path / "ckpt.pt")
+
+    def crash(solution):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        get_solver("dsm", checkpoint=path, checkpoint_every=2, **opts).fit(
+            problem, {"max_iters": 6, "monitor_every": 3}, monitor=crash)
+    resumed = get_solver("dsm", checkpoint=path, checkpoint_every=2, **opts).fit(
+        problem, {"max_iters": 6})
+    assert torch.equal(_params(straight), _params(resumed))
+    assert list(resumed.history["iter"]) == [1, 2, 3, 4, 5, 6]
+    assert resumed.cost.iters == 6
+    # a checkpoint of another configuration is refused, not silently mixed in
+    with pytest.raises(SolverConfigError, match="width"):
+        get_solver("dsm", checkpoint=path, **dict(opts, width=8)).fit(problem, {"max_iters": 8})
+
+
+def test_nan_stops_training_naming_term_and_epoch(monkeypatch):
+    problem = get_problem("harmonic_1d", n_steps=20)
+    calls = {"n": 0}
+    real = dsm_module.residuals
+
+    def poisoned(*args, **kwargs):
+        r_u, r_v = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third epoch's continuity residual diverges
+            r_u = r_u * float("nan")
+        return r_u, r_v
+
+    monkeypatch.setattr(dsm_module, "residuals", poisoned)
+    with pytest.raises(FloatingPointError, match=r"loss_u .* epoch 3"):
+        get_solver("dsm", **SMALL).fit(problem, {"max_iters": 5})
+
+
+def test_budget_cost_and_monitor():
+    problem = get_problem("harmonic_1d", n_steps=20)
+    seen = []
+
+    def monitor(solution):
+        seen.append(len(solution.history))
+        return {"probe": 1.5}
+
+    sol = get_solver("dsm", width=16, depth=2, batch=8, M=5, log_every=2).fit(
+        problem, {"max_iters": 4, "monitor_every": 2}, monitor=monitor)
+    assert sol.cost.stop_reason == "max_iters" and sol.cost.iters == 4
+    # two MLPs (d + 1 -> 16 -> 16 -> d), weights and biases
+    assert sol.cost.n_params == 2 * ((2 * 16 + 16) + (16 * 16 + 16) + (16 + 1))
+    assert sol.cost.peak_rss_mb > 0 and sol.cost.train_s > 0 and sol.cost.s_per_iter > 0
+    assert list(sol.history["probe"]) == [1.5, 1.5] and seen == [1, 2]
+    assert {"iter", "wall_s", "loss", "loss_u", "loss_v"} <= set(sol.history.columns)
+
+    timed = get_solver("dsm", **SMALL).fit(problem, {"max_seconds": 1e-9})
+    assert timed.cost.stop_reason == "time_budget" and timed.cost.iters == 0
+    done = get_solver("dsm", epochs=2, **SMALL).fit(problem)
+    assert done.cost.stop_reason == "completed" and done.cost.iters == 2
+
+
+@pytest.mark.parametrize("options", [
+    {"ic": "loss", "scheme": "grid", "time_weighting": "none"},
+    {"grad_div": "hutchinson", "hutchinson_probes": 2, "chunk_points": 7},
+])
+def test_option_variants_train(options):
+    problem = get_problem("harmonic", d=2, n_steps=20)
+    sol = get_solver("dsm", **SMALL, **options).fit(problem, {"max_iters": 2})
+    assert np.isfinite(sol.history["loss"]).all()
+    if options.get("ic") == "loss":
+        assert "loss_ic" in sol.history.columns
+    u, v = sol.drift(np.zeros((3, 2)), np.zeros(3))
+    assert u.shape == v.shape == (3, 2)
+
+
+def test_chunked_backward_gives_the_same_step():
+    """Gradient accumulation over point chunks is the same gradient (float64 roundoff)."""
+    problem = get_problem("harmonic", d=2, n_steps=20)
+    opts = dict(SMALL, dtype="float64")
+    whole = get_solver("dsm", **opts).fit(problem, {"max_iters": 2})
+    chunked = get_solver("dsm", chunk_points=9, **opts).fit(problem, {"max_iters": 2})
+    assert torch.allclose(_params(whole), _params(chunked), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"widht": 3}, "valid options"),
+    ({"grad_div": "approx"}, "exact, hutchinson"),
+    ({"scheme": "random"}, "interpolated, grid"),
+    ({"width": 0}, "width"),
+    ({"lr": -1.0}, "lr"),
+])
+def test_bad_options_name_valid_values(options, match):
+    with pytest.raises(SolverConfigError, match=match):
+        get_solver("dsm", **options)
+
+
+def test_sample_rejects_times_off_grid():
+    problem = get_problem("harmonic_1d", n_steps=20)
+    sol = get_solver("dsm", **SMALL).fit(problem, {"max_iters": 0})
+    with pytest.raises(ValueError, match="time grid"):
+        sol.sample(5, 0, np.array([0.0, 0.0123]))
+
+
+@pytest.mark.parametrize("ic_built_in", [True, False])
+def test_fused_simulation_drift_equals_v_plus_nu_u(ic_built_in):
+    """The rollout's fused two-network drift is v + nu u of the separate networks."""
+    problem = get_problem("harmonic", d=3, phase=1.0)
+    torch.manual_seed(0)
+    nets = DSMNetworks(problem, 16, 3, "tanh", ic_built_in).double()
+    x, t = _points(problem, n=9)
+    u, v = nets.velocities(x, t)
+    fused = nets.drift_function(0.7)(x, t[:, None])
+    assert torch.allclose(fused, v + 0.7 * u, rtol=1e-12, atol=1e-12)  # float64 roundoff
+
+
+@pytest.mark.parametrize("activation", list(dsm_module.SECOND_ORDER))
+@pytest.mark.parametrize("taylor_max_d", [0, 3])
+def test_exact_paths_agree_for_every_activation(monkeypatch, activation, taylor_max_d):
+    """Second-order forward mode (all d up to 3 here) and tangents + one reverse pass (all d)
+    both equal the plain-autograd residuals to float64 roundoff, for every activation."""
+    monkeypatch.setattr(dsm_module, "TAYLOR_MAX_D", taylor_max_d)
+    for d in (1, 2):
+        problem = get_problem("harmonic", d=d, phase=1.0)
+        x, t = _points(problem, n=12)
+        torch.manual_seed(0)
+        nets = DSMNetworks(problem, 16, 3, activation, True).double()
+        for a, b in zip(residuals(nets, x, t),
+                        residuals_autograd(nets.u, nets.v, problem, x, t), strict=True):
+            assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
