@@ -75,8 +75,12 @@ def build_problem(spec: RunSpec) -> Problem:
 
 def _solver_options(spec: RunSpec) -> dict[str, Any]:
     options = dict(spec.solver_options)
-    # the run's seed is the solver's seed unless the options name one explicitly
-    options.setdefault("seed", spec.seed)
+    # the run's seed is the solver's seed unless the options name one explicitly; methods
+    # without randomness (grid) take no seed
+    from solvers import solver_class
+
+    if "seed" in solver_class(spec.solver).defaults:
+        options.setdefault("seed", spec.seed)
     return options
 
 

@@ -110,7 +110,9 @@ def _validate_solve(args: argparse.Namespace):
     try:
         problem = get_problem(args.problem, **({"d": args.d} if args.d is not None else {}),
                               **overrides)
-        solver = solver_class(args.solver)(**{"seed": args.seed, **options})
+        cls = solver_class(args.solver)
+        seed = {"seed": args.seed} if "seed" in cls.defaults else {}
+        solver = cls(**{**seed, **options})
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     for key, value in {**budget, **evaluation}.items():

@@ -1,0 +1,69 @@
+"""The command line: bad input exits 2 with a one-line message naming the valid choices."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dsm_bench.cli import main, parse_settings, parse_value, split_settings
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dsm_bench.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_parse_value_types():
+    assert parse_value("3") == 3 and parse_value("1e-3") == 1e-3
+    assert parse_value("true") is True and parse_value("None") is None
+    assert parse_value("tanh") == "tanh"
+
+
+def test_settings_are_routed():
+    options, problem, budget, evaluation = split_settings(
+        parse_settings(["width=64", "hbar=0.02", "max_seconds=5", "n_samples=100"]))
+    assert options == {"width": 64} and problem == {"hbar": 0.02}
+    assert budget == {"max_seconds": 5} and evaluation == {"n_samples": 100}
+
+
+def test_list_names_problems_and_solvers(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("harmonic_1d", "free_singular", "bosons", "grid", "dsm", "oracle", "pinn"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["solve", "grdi", "harmonic_1d"], "valid solvers: grid, dsm, oracle, pinn"),
+        (["solve", "grid", "harmonik"], "valid problems: harmonic_1d"),
+        (["solve", "grid", "harmonic", "--d", "0"], "1 <= d <= 100"),
+        (["solve", "grid", "harmonic_1d", "--set", "hbar"], "malformed --set 'hbar'"),
+        (["solve", "grid", "harmonic_1d", "--set", "hbar=-1"], "hbar=-1 must be"),
+        (["solve", "grid", "harmonic_1d", "--set", "no_such_option=1"], "valid options:"),
+        (["solve", "grid", "harmonic_1d", "--set", "max_seconds=0"], "max_seconds=0"),
+        (["solve", "grid", "harmonic_1d", "--json", "/nonexistent/dir/x.json"], "not writable"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, fragment, capsys, tmp_path):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err
+    assert len(err.splitlines()) == 1
+
+
+def test_solve_grid_writes_json(tmp_path):
+    out = tmp_path / "grid.json"
+    proc = run_cli("solve", "grid", "harmonic_1d", "--json", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "mean_err" in proc.stdout and "train_s" in proc.stdout
+    artifact = json.loads(out.read_text())
+    row = artifact["row"]
+    assert row["status"] == "ok" and row["reference"] == "exact"
+    # the default 1-D grid meets the 1e-4 accuracy target (tests/test_grid.py asserts it too)
+    assert row["var_err"] <= 1e-4 and row["mean_err"] <= 1e-4
+    series = artifact["series"]
+    assert len(series["times"]) == len(series["mean"]) == len(series["ref_mean"]) == 101
+    assert row["git_commit"] and json.loads(row["versions"])["numpy"]
