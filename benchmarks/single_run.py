@@ -20,7 +20,8 @@ from benchmarks.schema import COLUMNS, COST, METRICS
 from reference.problems import Problem, get_problem
 from solvers import get_solver
 
-__all__ = ["RunSpec", "RunResult", "run_one", "infeasible_reason", "failed_row", "build_problem"]
+__all__ = ["RunSpec", "RunResult", "run_one", "solver_options_with_seed", "infeasible_reason",
+           "failed_row", "build_problem"]
 
 DEFAULT_EVALUATION = {"n_samples": 10_000, "n_trials": 10, "eval_seed": 0, "n_eval_times": 101}
 
@@ -73,15 +74,19 @@ def build_problem(spec: RunSpec) -> Problem:
     return get_problem(spec.problem, **overrides)
 
 
-def _solver_options(spec: RunSpec) -> dict[str, Any]:
-    options = dict(spec.solver_options)
-    # the run's seed is the solver's seed unless the options name one explicitly; methods
-    # without randomness (grid) take no seed
+def solver_options_with_seed(solver: str, seed: int, options: dict[str, Any]) -> dict[str, Any]:
+    """The run's seed is the solver's seed unless the options name one explicitly; methods
+    without randomness (grid) take no seed."""
     from solvers import solver_class
 
-    if "seed" in solver_class(spec.solver).defaults:
-        options.setdefault("seed", spec.seed)
-    return options
+    out = dict(options)
+    if "seed" in solver_class(solver).defaults:
+        out.setdefault("seed", seed)
+    return out
+
+
+def _solver_options(spec: RunSpec) -> dict[str, Any]:
+    return solver_options_with_seed(spec.solver, spec.seed, spec.solver_options)
 
 
 def _build_solver(spec: RunSpec):

@@ -131,7 +131,10 @@ class SuiteRun:
             import torch
 
             torch.set_num_threads(self.limits.threads)
-        solver = get_solver(self.solver, **{"seed": self.seed, **self.solver_options})
+        from benchmarks.single_run import solver_options_with_seed
+
+        solver = get_solver(self.solver, **solver_options_with_seed(self.solver, self.seed,
+                                                                    self.solver_options))
         return build_problem(spec), solver, dict(self.budget)
 
     @property
@@ -153,6 +156,7 @@ class Suite:
         Options are checked by constructing each solver (cheap: solvers import their heavy
         dependencies lazily), so the messages are the solvers' own SolverConfigErrors.
         """
+        from benchmarks.single_run import solver_options_with_seed
         from reference.problems import get_problem
         from solvers import SolverConfigError, solver_class, solver_names
 
@@ -182,8 +186,7 @@ class Suite:
                 errors.append(f"{run.where}: {exc}")
             if cls is None or isinstance(cls, str) or not check_solver_options:
                 continue
-            # as benchmarks.single_run does: the run's seed is the solver's unless set
-            options = {"seed": run.seed, **run.solver_options}
+            options = solver_options_with_seed(run.solver, run.seed, run.solver_options)
             key = run.solver + json.dumps(options, sort_keys=True, default=str)
             if key in checked:
                 continue
