@@ -156,10 +156,11 @@ def evaluate(
 ) -> Evaluation:
     """Score a Solution with every metric that applies; see the module docstring.
 
-    reference: an ExactReference or a grid Solution; found with ``reference_for`` when None.
+    reference: an ExactReference or a grid Solution; found with ``reference_for`` when both it
+    and reference_kind are None (reference=None with a kind, e.g. "self", scores no errors).
     """
     t0 = time.perf_counter()
-    if reference is None:
+    if reference is None and reference_kind is None:
         reference, reference_kind = reference_for(problem)
     elif reference_kind is None:
         reference_kind = "exact" if type(reference).__name__ == "ExactReference" else "grid"
