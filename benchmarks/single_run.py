@@ -90,8 +90,7 @@ def _solver_options(spec: RunSpec) -> dict[str, Any]:
 
 
 def _build_solver(spec: RunSpec):
-    solver = get_solver(spec.solver, **_solver_options(spec))
-    return solver
+    return get_solver(spec.solver, **_solver_options(spec))
 
 
 def infeasible_reason(spec: RunSpec) -> str | None:

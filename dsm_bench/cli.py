@@ -95,7 +95,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _validate_solve(args: argparse.Namespace):
-    from benchmarks.single_run import RunSpec
+    from benchmarks.single_run import RunSpec, solver_options_with_seed
 
     if args.solver not in solver_names():
         raise UsageError(f"unknown solver {args.solver!r}; valid solvers: {', '.join(solver_names())}")
@@ -110,9 +110,8 @@ def _validate_solve(args: argparse.Namespace):
     try:
         problem = get_problem(args.problem, **({"d": args.d} if args.d is not None else {}),
                               **overrides)
-        cls = solver_class(args.solver)
-        seed = {"seed": args.seed} if "seed" in cls.defaults else {}
-        solver = cls(**{**seed, **options})
+        solver = solver_class(args.solver)(
+            **solver_options_with_seed(args.solver, args.seed, options))
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     for key, value in {**budget, **evaluation}.items():
