@@ -19,15 +19,34 @@ up to the accuracy of the linear solve. It is written with A = I + i tau/(2 hbar
 
 which needs one solve and no right-hand-side product per step. The solve is
 
-* ``direct``: a sparse LU of A, factorised once (1-D: a banded matrix, trivial fill),
-* ``jacobi`` (default for d >= 2): the Jacobi (diagonal) preconditioned Richardson iteration
+* ``direct`` (default in 1-D): a sparse LU of A, factorised once (a banded matrix, trivial
+  fill),
+* ``split`` (default for d >= 2): Crank-Nicolson split by axis. Every problem's potential is a
+  sum of one-coordinate trap terms plus the pair interaction W (``Problem.trap_potential``),
+  so H = sum_k H_k + W with H_k = -(hbar^2/2m) d^2/dx_k^2 + V_trap(x_k) acting on axis k only.
+  The H_k commute with each other, and a step is
+
+      psi <- exp(-i tau W / 2 hbar) [prod_k C_k] exp(-i tau W / 2 hbar) psi,
+      C_k = (I + i tau/(2 hbar) H_k)^{-1} (I - i tau/(2 hbar) H_k),
+
+  each C_k the 1-D Crank-Nicolson step, the SAME n x n matrix on every grid line of axis k
+  (factorised once: stored dense, applied as one matrix product per axis), and the W kicks a
+  Strang splitting (second order; they cancel for W = 0). Every factor is unitary, so the norm
+  is conserved to rounding. Without interaction the scheme is exactly the product of 1-D CN
+  propagations (the d-D error is the 1-D error of the same grid), the discrete energy is
+  conserved exactly, and k steps are one product with C_k^k per axis. With interaction it
+  differs from unsplit CN by O(tau^2) commutator terms [H_k, W], and the discrete energy is
+  conserved to that order (tests bound both against unsplit CN),
+* ``jacobi``: the Jacobi (diagonal) preconditioned Richardson iteration
   y <- y + D^{-1} (psi^n - A y), started from the polynomial extrapolation of the previous
   steps' y. A is the identity plus a small perturbation (||tau H / 2 hbar|| ~ 0.1 on the
   default grids), and its off-diagonal part is only the kinetic stencil, so each iteration
   reduces the error by about tau hbar / (2 m dx^2) * sum|c| * 2d / |D| (~0.06 for the bosons);
   it needs one stencil product an iteration and no inner products but the residual norm,
-* ``bicgstab`` / ``gmres``: scipy's Krylov solvers with the same preconditioner and start
-  (kept for comparison: see benchmarks/grid_speed.py for the measured trade-off).
+* ``bicgstab`` / ``gmres``: scipy's Krylov solvers with the same preconditioner and start.
+
+``jacobi``, ``bicgstab`` and ``gmres`` solve the unsplit CN step of the full H (kept as the
+splitting-free reference and for comparison: benchmarks/grid_speed.py measures them side by side).
 
 Iterative solves stop at a residual ||psi^n - A y|| <= tol ||psi^n||; since ||A^{-1}|| <= 1
 the error of y is below that residual, and the norm changes by at most 4 tol a step (the
@@ -89,7 +108,7 @@ GRADIENT_STENCILS: dict[int, tuple[float, ...]] = {
     6: (3 / 4, -3 / 20, 1 / 60),
     8: (4 / 5, -1 / 5, 4 / 105, -1 / 280),
 }
-METHODS = ("auto", "direct", "jacobi", "bicgstab", "gmres")
+METHODS = ("auto", "split", "direct", "jacobi", "bicgstab", "gmres")
 MAX_DIMENSION = 4
 _COMPLEX_BYTES = 16
 
@@ -160,10 +179,11 @@ def _resolve_method(method: str, d: int) -> str:
     if method not in METHODS:
         raise ValueError(f"method={method!r}; valid methods: {', '.join(METHODS)}")
     if method == "auto":
-        # 1-D: the banded LU costs O(n) a step; d >= 2: LU fill grows like n^(3(d-1)) (a sparse
-        # LU of a 40^3 grid took ~200 s to factorise), the diagonal-preconditioned iteration
-        # stays O(n^d) a step
-        return "direct" if d == 1 else "jacobi"
+        # 1-D: the banded LU costs O(n) a step. d >= 2: a sparse LU fills in like n^(3(d-1)) (a
+        # 40^3 grid took ~200 s to factorise); the split steps cost d n^(d+1) a step in matrix
+        # products, and the bosons n = 3 case (50^3, 1000 steps) ran 8x faster than the
+        # Jacobi-preconditioned unsplit CN (benchmarks/grid_speed.py)
+        return "direct" if d == 1 else "split"
     return method
 
 
@@ -187,7 +207,7 @@ def estimate_memory_bytes(
     problem: Problem,
     n_points: int | None = None,
     *,
-    order: int = 4,
+    order: int = 8,
     method: str = "auto",
     n_store_times: int = 101,
     store_psi: bool = True,
@@ -209,7 +229,11 @@ def estimate_memory_bytes(
     nnz = size * (1 + problem.d * order)
     index_bytes = 4 if nnz < 2**31 else 8
     matrix = nnz * (_COMPLEX_BYTES + index_bytes) * 2  # A and a COO/CSR copy while building
-    vectors = {"direct": 6, "jacobi": 10, "bicgstab": 16, "gmres": 30}[method]
+    if method == "split":
+        # no d-D matrix: n x n per axis (C_k, H_k and a few powers of C_k)
+        matrix = 8 * n * n * _COMPLEX_BYTES
+    # split: psi, two matrix-product outputs, H psi and its term, V, W and the two kicks
+    vectors = {"split": 8, "direct": 6, "jacobi": 10, "bicgstab": 16, "gmres": 30}[method]
     work = vectors * size * _COMPLEX_BYTES
     stored = n_store_times * size * _COMPLEX_BYTES if store_psi else 0
     stored += n_store_times * problem.d * n * 8 * 2  # marginals and moments: small
@@ -286,10 +310,10 @@ class _SolveStats:
 
 
 class CrankNicolson:
-    """One Crank-Nicolson step at a time for a Problem on a Grid (see the module docstring).
+    """Crank-Nicolson for a Problem on a Grid (see the module docstring).
 
-    ``step(psi)`` returns psi one step tau = dt / substeps later; ``hamiltonian(psi)``
-    applies the discrete H (for the energy).
+    ``step(psi)`` returns psi one step tau = dt / substeps later, ``advance(psi, k)`` k steps
+    later; ``hamiltonian(psi)`` applies the discrete H (for the energy).
     """
 
     def __init__(
@@ -297,7 +321,7 @@ class CrankNicolson:
         problem: Problem,
         n_points: int | None = None,
         *,
-        order: int = 4,
+        order: int = 8,
         substeps: int = 1,
         method: str = "auto",
         tol: float = 2e-11,
@@ -328,6 +352,11 @@ class CrankNicolson:
         grid = self.grid
         self.potential = grid.evaluate(problem.potential).ravel()
         self.kinetic = problem.hbar**2 / (2 * problem.m * grid.dx**2)  # hbar^2 / (2 m dx^2)
+        self._history: list[np.ndarray] = []
+        self._lu = None
+        if self.method == "split":
+            self._build_split()
+            return
         # H = -kinetic * L + V with L the dimensionless stencil
         lap = laplacian_matrix(grid, self.order)
         self.H = (-self.kinetic * lap + sp.diags(self.potential)).tocsr()
@@ -336,10 +365,49 @@ class CrankNicolson:
         self.A.sort_indices()
         self.diagonal = self.A.diagonal()
         self.inv_diagonal = 1.0 / self.diagonal
-        self._lu = None
         if self.method == "direct":
             self._lu = spla.splu(self.A.tocsc(), permc_spec="NATURAL" if grid.d == 1 else "COLAMD")
-        self._history: list[np.ndarray] = []
+
+    def _build_split(self) -> None:
+        """C_k (the same for every axis: the grid and the trap are), H_k and the W kicks."""
+        problem, grid = self.problem, self.grid
+        n = grid.n
+        lap = _second_difference_1d(n, self.order).toarray()
+        self.axis_hamiltonian = -self.kinetic * lap + np.diag(problem.trap_potential(grid.axis))
+        alpha = self.tau / (2 * problem.hbar)
+        eye = np.eye(n)
+        self.axis_step = np.linalg.solve(eye + 1j * alpha * self.axis_hamiltonian,
+                                         eye - 1j * alpha * self.axis_hamiltonian)
+        self._axis_step_powers: dict[int, np.ndarray] = {1: self.axis_step}
+        self.interaction: np.ndarray | None = None
+        if problem.g != 0.0 and grid.d > 1:
+            separable = np.zeros(grid.shape)
+            trap = problem.trap_potential(grid.axis)
+            for k in range(grid.d):
+                shape = [1] * grid.d
+                shape[k] = n
+                separable = separable + trap.reshape(shape)
+            self.interaction = self.potential - separable.ravel()
+            self._half_kick = np.exp(-0.5j * self.tau / problem.hbar * self.interaction)
+            self._kick = self._half_kick * self._half_kick
+
+    def _along_axis(self, psi: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
+        """``matrix`` (n x n) applied to every grid line of ``axis``; psi flat, returns flat.
+        One BLAS matrix product: the lines of the last axis are rows, the others batches."""
+        n, d = self.grid.n, self.grid.d
+        if axis == d - 1:
+            return (psi.reshape(-1, n) @ matrix.T).reshape(-1)
+        return np.matmul(matrix, psi.reshape(n**axis, n, n ** (d - axis - 1))).reshape(-1)
+
+    def _along_all_axes(self, psi: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        for axis in range(self.grid.d):
+            psi = self._along_axis(psi, matrix, axis)
+        return psi
+
+    def _axis_step_power(self, k: int) -> np.ndarray:
+        if k not in self._axis_step_powers:
+            self._axis_step_powers[k] = np.linalg.matrix_power(self.axis_step, k)
+        return self._axis_step_powers[k]
 
     # ------------------------------------------------------------------ physics
     def initial_state(self) -> np.ndarray:
@@ -351,11 +419,16 @@ class CrankNicolson:
         return float(np.vdot(psi, psi).real) * self.grid.cell_volume
 
     def hamiltonian(self, psi: np.ndarray) -> np.ndarray:
-        return self.H @ psi
+        if self.method != "split":
+            return self.H @ psi
+        out = self.interaction * psi if self.interaction is not None else np.zeros_like(psi)
+        for axis in range(self.grid.d):
+            out += self._along_axis(psi, self.axis_hamiltonian, axis)
+        return out
 
     def energy(self, psi: np.ndarray) -> float:
         """<psi|H|psi> / <psi|psi> on the grid."""
-        return float(np.vdot(psi, self.H @ psi).real / np.vdot(psi, psi).real)
+        return float(np.vdot(psi, self.hamiltonian(psi)).real / np.vdot(psi, psi).real)
 
     # ------------------------------------------------------------------ stepping
     def reset(self) -> None:
@@ -363,8 +436,40 @@ class CrankNicolson:
         self._history = []
 
     def step(self, psi: np.ndarray) -> np.ndarray:
-        y = self._solve(psi)
-        return 2.0 * y - psi
+        return self.advance(psi, 1)[0]
+
+    def advance(self, psi: np.ndarray, n_steps: int) -> tuple[np.ndarray, float]:
+        """psi ``n_steps`` steps of tau later, and the largest change of the norm in one step
+        (over all ``n_steps`` for the split method without interaction, which jumps there in
+        one product per axis). Both are unitary, so that change measures the solve error."""
+        if n_steps < 1:
+            return psi, 0.0
+        norm_prev = self.norm(psi)
+        if self.method == "split" and self.interaction is None:
+            psi = self._along_all_axes(psi, self._axis_step_power(n_steps))
+            self.stats.iterations += n_steps
+            self.stats.max_iterations = 1
+            return psi, abs(self.norm(psi) - norm_prev)
+        max_change = 0.0
+        if self.method == "split":
+            # Strang: the half kicks of consecutive steps merge into one full kick
+            psi = self._half_kick * psi
+            for i in range(n_steps):
+                psi = self._along_all_axes(psi, self.axis_step)
+                psi = (self._kick if i < n_steps - 1 else self._half_kick) * psi
+                norm_now = self.norm(psi)  # the kicks are unitary: this is the norm after step i
+                max_change = max(max_change, abs(norm_now - norm_prev))
+                norm_prev = norm_now
+            self.stats.iterations += n_steps
+            self.stats.max_iterations = 1
+            return psi, max_change
+        for _ in range(n_steps):
+            y = self._solve(psi)
+            psi = 2.0 * y - psi
+            norm_now = self.norm(psi)
+            max_change = max(max_change, abs(norm_now - norm_prev))
+            norm_prev = norm_now
+        return psi, max_change
 
     def _predict(self, b: np.ndarray) -> np.ndarray:
         h = self._history
@@ -634,7 +739,7 @@ def solve(
     problem: Problem,
     n_points: int | None = None,
     *,
-    order: int = 4,
+    order: int = 8,
     substeps: int = 1,
     method: str = "auto",
     tol: float = 2e-11,
@@ -681,30 +786,28 @@ def solve(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=problem.n_steps, desc=f"CN {problem.name} {n}^{problem.d}", unit="step")
-    slot = 0
-    record(slot)
-    slot += 1
-    norm_prev = obs["norm"][0]
+    record(0)
     max_change = 0.0
-    for step in range(1, problem.n_steps + 1):
-        for _ in range(prop.substeps):
-            psi = prop.step(psi)
-            # CN is unitary: the per-step norm change measures the solve error
-            norm_now = prop.norm(psi)
-            max_change = max(max_change, abs(norm_now - norm_prev))
-            norm_prev = norm_now
-        if slot < n_t and step == store_idx[slot]:
-            record(slot)
-            slot += 1
-        if bar is not None:
-            bar.update(1)
-        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+    # the split method advances from one stored time to the next in one call (a single product
+    # per axis without interaction); the others step by step, so that time limits bite early
+    chunk = None if prop.method == "split" else 1
+    step = 0
+    for slot in range(1, n_t):
+        while step < store_idx[slot]:
+            k = store_idx[slot] - step if chunk is None else min(chunk, store_idx[slot] - step)
+            psi, change = prop.advance(psi, k * prop.substeps)
+            max_change = max(max_change, change)
+            step += k
             if bar is not None:
-                bar.close()
-            raise TimeoutError(
-                f"grid solve of {problem.name} d={problem.d} on {n}^{problem.d} points exceeded "
-                f"max_seconds={max_seconds} at step {step}/{problem.n_steps}"
-            )
+                bar.update(k)
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                if bar is not None:
+                    bar.close()
+                raise TimeoutError(
+                    f"grid solve of {problem.name} d={problem.d} on {n}^{problem.d} points "
+                    f"exceeded max_seconds={max_seconds} at step {step}/{problem.n_steps}"
+                )
+        record(slot)
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t0

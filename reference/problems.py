@@ -110,13 +110,19 @@ class Problem:
     def potential(self, x):
         """V(x) for x of shape (..., d), numpy or torch; returns shape (...)."""
         xp = array_namespace(x)
-        v = 0.5 * self.m * self.omega**2 * ((x - self.center) ** 2).sum(-1)
+        v = self.trap_potential(x).sum(-1)
         if self.g != 0.0 and self.d > 1:
             diff = x[..., :, None] - x[..., None, :]
             pair = xp.exp(-(diff**2) / (2 * self.s2)).sum((-1, -2)) - self.d
             # the double sum counts each pair twice and includes the d diagonal terms exp(0) = 1
             v = v + 0.5 * self.g * self._pair_norm * 0.5 * pair
         return v
+
+    def trap_potential(self, x):
+        """The one-coordinate trap term 1/2 m omega^2 (x - a)^2 (x any shape): V is the sum of
+        it over the coordinates plus the pair interaction, which is what lets a grid method
+        split the propagation by axis (``reference/grid.py``, method "split")."""
+        return 0.5 * self.m * self.omega**2 * (x - self.center) ** 2
 
     def grad_potential(self, x):
         """grad V(x), shape (..., d), numpy or torch."""
@@ -194,17 +200,17 @@ PROBLEM_SPECS: dict[str, _Spec] = {
     "harmonic_1d": _Spec(
         "1-D harmonic oscillator, trap centre 0.1, wide Gaussian start",
         {"d": 1, "hbar": 1e-2, "m": 1.0, "T": 1.0, "n_steps": 1000, "g": 0.0, "phase": 0.0,
-         "box": (-2.0, 2.0), "grid_points": (2048, 256, 96, 32)},
+         "box": (-2.0, 2.0), "grid_points": (2048, 256, 160, 32)},
         (1, 1), _harmonic_fields),
     "harmonic_1d_phase": _Spec(
         "harmonic_1d with initial phase S_0 = -5 x",
         {"d": 1, "hbar": 1e-2, "m": 1.0, "T": 1.0, "n_steps": 1000, "g": 0.0, "phase": -5.0,
-         "box": (-2.0, 2.0), "grid_points": (2048, 256, 96, 32)},
+         "box": (-2.0, 2.0), "grid_points": (2048, 256, 160, 32)},
         (1, 1), _harmonic_fields),
     "harmonic": _Spec(
         "d-dimensional harmonic oscillator, a product of harmonic_1d",
         {"d": 1, "hbar": 1e-2, "m": 1.0, "T": 1.0, "n_steps": 1000, "g": 0.0, "phase": 0.0,
-         "box": (-2.0, 2.0), "grid_points": (2048, 256, 96, 32)},
+         "box": (-2.0, 2.0), "grid_points": (2048, 256, 160, 32)},
         (1, 100), _harmonic_fields),
     "free_singular": _Spec(
         "free particle from a near-delta Gaussian (variance (hbar/m)^2)",

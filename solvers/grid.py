@@ -62,9 +62,9 @@ class GridSolver(Solver):
     name = "grid"
     defaults: dict[str, Any] = {
         "n_points": None,       # None: problem.default_grid_points()
-        "order": 4,             # stencil order: 2, 4, 6, 8
+        "order": 8,             # stencil order: 2, 4, 6, 8
         "substeps": None,       # CN steps per problem step; None: see _auto_substeps
-        "method": "auto",       # auto | direct | jacobi | bicgstab | gmres
+        "method": "auto",       # auto (1-D direct, else split) | split | direct | jacobi | bicgstab | gmres
         "tol": 2e-11,           # relative residual of the iterative solve
         "n_store_times": 101,
         "store_every": None,
