@@ -37,7 +37,7 @@ import pandas as pd
 
 from benchmarks.executor import Executor, LocalProcessExecutor, Task
 from benchmarks.schema import COLUMNS
-from benchmarks.suites import Suite, SuiteError, SuiteRun, load_suite
+from benchmarks.suites import Suite, SuiteError, SuiteRun, load_suite, parse_selection
 
 __all__ = ["ResultsStore", "SweepSummary", "configure_parser", "main", "run_suite",
            "read_results"]
@@ -271,6 +271,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", action="store_true", help="do not build the report")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs in parallel (each its own process; default 1)")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE[,VALUE...]",
+                   help="run only the suite's runs whose solver, problem, d or seed is one of "
+                        "the values (repeatable; all must match), e.g. --only solver=dsm,oracle "
+                        "--only d=3. Rows keep their config hash, so a long suite can be run "
+                        "in parts into one --out")
 
 
 def check_writable(out: Path) -> str | None:
@@ -302,6 +307,9 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         suite = load_suite(args.suite)
+        selection = parse_selection(getattr(args, "only", []))
+        if selection:
+            suite = suite.select(selection)
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

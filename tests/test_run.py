@@ -248,7 +248,7 @@ def test_executor_reports_a_crash_with_the_log_tail(tmp_path):
 
 def _args(**kw) -> argparse.Namespace:
     base = dict(suite="smoke", out=None, retry_failed=False, verbose=False, no_report=True,
-                jobs=1)
+                jobs=1, only=[])
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -271,6 +271,16 @@ def test_invalid_suite_exits_2_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(_args(suite=str(path), out=out)) == 2
     assert "unknown option(s) widht" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_bad_only_exits_2_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(_args(out=out, only=["solvers=dsm"])) == 2
+    assert "unknown selection key 'solvers'; valid keys: solver, problem, d, seed" in \
+        capsys.readouterr().err
+    assert main(_args(out=out, only=["solver=grid", "d=100"])) == 2
+    assert "selects none of the" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.suites import SuiteError, load_suite, parse_suite, suite_names
+from benchmarks.suites import SuiteError, load_suite, parse_selection, parse_suite, suite_names
 from reference.problems import problem_names
 from solvers import solver_names
 
@@ -152,3 +152,23 @@ def test_missing_solver_module_marks_its_runs_unavailable(monkeypatch, tmp_path)
 def test_parse_needs_runs():
     with pytest.raises(SuiteError, match="at least one"):
         parse_suite({"name": "empty"})
+
+
+def test_only_selects_a_part_of_a_suite_with_the_same_config_hashes():
+    full = load_suite("standard")
+    part = full.select(parse_selection(["solver=dsm,oracle", "problem=harmonic", "d=3"]))
+    assert sorted(r.label for r in part.runs) == ["dsm/harmonic d=3 seed=0",
+                                                  "oracle/harmonic d=3 seed=0"]
+    # a part run into the same --out is skipped when the whole suite runs later
+    full_hashes = {r.to_spec().config_hash() for r in full.runs}
+    assert {r.to_spec().config_hash() for r in part.runs} <= full_hashes
+    # d given by the problem's default (harmonic_1d has d = 1) matches too
+    one_d = full.select(parse_selection(["d=1", "solver=grid"]))
+    assert {r.problem for r in one_d.runs} == {"harmonic", "harmonic_1d",
+                                               "harmonic_1d_phase", "free_singular"}
+    with pytest.raises(SuiteError, match="unknown selection key 'dim'; valid keys: solver"):
+        parse_selection(["dim=3"])
+    with pytest.raises(SuiteError, match="malformed selection 'solver'"):
+        parse_selection(["solver"])
+    with pytest.raises(SuiteError, match="selects none of the"):
+        full.select(parse_selection(["solver=grid", "d=100"]))

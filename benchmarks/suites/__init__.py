@@ -58,6 +58,7 @@ __all__ = [
     "asv_setup",
     "asv_skipped",
     "load_suite",
+    "parse_selection",
     "suite_names",
 ]
 
@@ -206,6 +207,45 @@ class Suite:
             raise SuiteError(f"suite {self.name!r} is invalid:\n  " + "\n  ".join(
                 dict.fromkeys(errors)))
         return self
+
+    def select(self, selection: dict[str, set[str]]) -> Suite:
+        """The suite restricted to the runs matching every key of ``selection`` (see
+        ``parse_selection``). Config hashes do not depend on the selection, so a suite run in
+        parts into one results directory ends up the same table as a run in one go."""
+        def field_text(run: SuiteRun, key: str) -> str:
+            return str(_resolved_d(run)) if key == "d" else str(getattr(run, key))
+
+        runs = [r for r in self.runs
+                if all(field_text(r, k) in wanted for k, wanted in selection.items())]
+        if not runs:
+            shown = "; ".join(f"{k}={','.join(sorted(v))}" for k, v in selection.items())
+            raise SuiteError(f"--only {shown} selects none of the {len(self.runs)} runs of "
+                             f"suite {self.name!r}")
+        return Suite(name=self.name, description=self.description, runs=runs, path=self.path)
+
+
+SELECT_KEYS = ("solver", "problem", "d", "seed")
+
+
+def parse_selection(items: list[str]) -> dict[str, set[str]]:
+    """``["solver=dsm,oracle", "d=3"]`` -> ``{"solver": {"dsm", "oracle"}, "d": {"3"}}``.
+
+    Values stay text and are compared with ``str()`` of the run's field, so ``d=3`` matches
+    ``d = 3``; a run without an explicit d is matched by its problem's default d.
+    """
+    selection: dict[str, set[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        wanted = {v.strip() for v in values.split(",") if v.strip()}
+        if not sep or not wanted:
+            raise SuiteError(f"malformed selection {item!r}; expected KEY=VALUE[,VALUE...] "
+                             f"with KEY one of {', '.join(SELECT_KEYS)}")
+        if key not in SELECT_KEYS:
+            raise SuiteError(f"unknown selection key {key!r}; valid keys: "
+                             f"{', '.join(SELECT_KEYS)}")
+        selection.setdefault(key, set()).update(wanted)
+    return selection
 
 
 def suite_names() -> list[str]:
