@@ -56,18 +56,27 @@ class Cost:
     n_params: int | None = None
     device: str = "cpu"
     dtype: str = "float64"
-    threads: int = field(default_factory=lambda: _torch_threads())
+    threads: int = field(default_factory=lambda: compute_threads())
     stop_reason: str = "completed"  # completed | max_iters | time_budget | ...
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _torch_threads() -> int:
+def compute_threads() -> int:
+    """Threads the run computes with: torch's intra-op threads once torch is loaded; otherwise
+    (numpy / scipy only, e.g. the grid) what the BLAS reads at start-up, OMP_NUM_THREADS or
+    OPENBLAS_NUM_THREADS, else one per CPU."""
     import sys
 
     torch = sys.modules.get("torch")
-    return int(torch.get_num_threads()) if torch is not None else (os.cpu_count() or 1)
+    if torch is not None:
+        return int(torch.get_num_threads())
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
 
 
 class Solution(ABC):

@@ -309,3 +309,19 @@ def test_empty_store_and_torn_journal_line(tmp_path):
     store.append(row | {"config_hash": "ghi"})  # the next row starts on a fresh line
     assert [r["config_hash"] for r in store.rows()] == ["abc", "ghi"]
     assert pd.read_parquet(tmp_path / "results.parquet")["config_hash"].tolist() == ["abc", "ghi"]
+
+
+def test_threads_column_is_the_blas_limit_when_torch_is_not_loaded():
+    """The grid runs on numpy/scipy alone: its row must report the BLAS threads the executor
+    set (OMP_NUM_THREADS), not the CPU count."""
+    code = ("import sys; from solvers.base import Cost; "
+            "print('torch' in sys.modules, Cost().threads)")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    root = Path(__file__).resolve().parents[1]
+    limited = subprocess.run([sys.executable, "-c", code], env=env | {"OMP_NUM_THREADS": "1"},
+                             cwd=root, capture_output=True, text=True, check=True)
+    assert limited.stdout.split() == ["False", "1"]
+    free = subprocess.run([sys.executable, "-c", code], env=env, cwd=root,
+                          capture_output=True, text=True, check=True)
+    assert free.stdout.split() == ["False", str(os.cpu_count() or 1)]
