@@ -307,7 +307,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         suite = load_suite(args.suite)
-        selection = parse_selection(getattr(args, "only", []))
+        selection = parse_selection(args.only)
         if selection:
             suite = suite.select(selection)
     except SuiteError as exc:
