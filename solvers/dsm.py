@@ -48,6 +48,7 @@ import math
 import os
 import resource
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -738,7 +739,18 @@ class DSMSolver(Solver):
         return torch.device(self.options["device"])
 
     def build(self, problem: Problem) -> DSMNetworks:
-        """The untrained networks (seeded), on the configured device and dtype."""
+        """The untrained networks (seeded), on the configured device and dtype.
+
+        Warns when width < d: the Jacobian of an MLP, W_out diag(act') ... W_1, has rank at
+        most its narrowest layer, so such a net cannot represent a velocity field whose
+        gradient has full rank d, e.g. the harmonic oscillator's u = -a(t) x (J_u = -a(t) I).
+        """
+        if self.options["width"] < problem.d:
+            warnings.warn(
+                f"dsm: width={self.options['width']} < d={problem.d}: the networks' Jacobians "
+                f"have rank <= {self.options['width']}, so they cannot represent a velocity "
+                f"field with a full-rank gradient (the harmonic oscillator's u = -a(t) x); "
+                f"use width >= d", UserWarning, stacklevel=2)
         torch.manual_seed(int(self.options["seed"]))
         return _build_networks(problem, self.options).to(
             device=self.device(), dtype=_DTYPES[self.options["dtype"]])

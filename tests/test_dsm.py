@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -316,3 +318,17 @@ def test_exact_paths_agree_for_every_activation(monkeypatch, activation, taylor_
         for a, b in zip(residuals(nets, x, t),
                         residuals_autograd(nets.u, nets.v, problem, x, t), strict=True):
             assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_width_below_d_warns_because_the_jacobian_is_rank_deficient():
+    """A net narrower than d has a Jacobian of rank <= width, so it cannot learn the harmonic
+    u = -a(t) x (full-rank gradient); building one warns, and the rank bound is real."""
+    problem = get_problem("harmonic", d=6)
+    with pytest.warns(UserWarning, match="width=4 < d=6"):
+        nets = get_solver("dsm", width=4, dtype="float64").build(problem)
+    x, t = _points(problem, n=1)
+    jac = torch.autograd.functional.jacobian(lambda y: nets.net_u(y, t.reshape(1, 1)), x)
+    assert torch.linalg.matrix_rank(jac.reshape(6, 6)) <= 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # width >= d: no warning
+        get_solver("dsm", width=6).build(problem)
