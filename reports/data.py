@@ -118,6 +118,8 @@ def load_results(results_dir: Path) -> Results:
                          "is missing; its time series are not plotted")
         except (OSError, json.JSONDecodeError) as exc:
             notes.append(f"artifact {path} is unreadable ({exc}); its time series are not plotted")
+    # the row's config holds the suite's overrides only; the artifact has every option
+    table["point_config"] = _point_labels(table, artifacts)
     return Results(results_dir, table, artifacts, notes)
 
 
@@ -140,6 +142,7 @@ def _normalise(table: pd.DataFrame) -> pd.DataFrame:
     table["status"] = table["status"].replace("", "failed")
     table["_config"] = [parse_config(c) for c in table["config"]]
     table["variant"] = _variant_labels(table)
+    table["point_config"] = _point_labels(table)
     return table
 
 
@@ -166,6 +169,38 @@ def _variant_labels(table: pd.DataFrame) -> list[str]:
             labels[i] = ", ".join(
                 f"{key.rsplit('.', 1)[-1]}={_short(flat[i].get(key))}" for key in sorted(keys)
             )
+    return labels
+
+
+def _point_labels(table: pd.DataFrame,
+                  artifacts: dict[int, dict[str, Any]] | None = None) -> list[str]:
+    """What one line's configuration is at each of its points, when it changes along the line.
+
+    Keys that change only with d (so they do not split a line into variants; e.g. the suite's
+    grad_div switch from exact to Hutchinson above d = 10, or a width raised at d = 100) are
+    listed as "key=value" for every row of the (problem, solver, variant) line; "" when the
+    line has one configuration throughout. A solver option that a row's config does not set
+    is read from its artifact's full ``solver_config`` when there is one, else "default"."""
+    artifacts = artifacts or {}
+
+    def value(i: int, key: str) -> str:
+        if key in flat[i]:
+            return _short(flat[i][key])
+        option = key.removeprefix("solver_options.")
+        full = artifacts.get(i, {}).get("solver_config", {})
+        return _short(full[option]) if option != key and option in full else "default"
+
+    flat = [{k: v for k, v in _flatten(c).items() if k not in _IDENTITY_KEYS}
+            for c in table["_config"]]
+    labels = [""] * len(table)
+    for _, line in table.groupby(["problem", "solver", "variant"], sort=False):
+        configs = [flat[i] for i in line.index]
+        keys = sorted(
+            key for key in set().union(*configs)
+            if len({json.dumps(c.get(key), sort_keys=True, default=str) for c in configs}) > 1
+        )
+        for i in line.index:
+            labels[i] = ", ".join(f"{key.rsplit('.', 1)[-1]}={value(i, key)}" for key in keys)
     return labels
 
 
@@ -208,7 +243,8 @@ def aggregate(table: pd.DataFrame) -> pd.DataFrame:
     keys = ["problem", "d", "solver", "variant"]
     for (problem, d, solver, variant), group in table.groupby(keys, sort=False, dropna=False):
         ok = group[group["status"] == "ok"]
-        row: dict[str, Any] = {"problem": problem, "d": d, "solver": solver, "variant": variant}
+        row: dict[str, Any] = {"problem": problem, "d": d, "solver": solver, "variant": variant,
+                               "point_config": group["point_config"].iloc[0]}
         for metric in ERROR_METRICS:
             values = ok[metric]
             row[metric] = float(values.mean()) if values.notna().any() else math.nan

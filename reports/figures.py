@@ -306,6 +306,8 @@ def error_vs_dimension(results: Results, agg: pd.DataFrame, writer: FigureWriter
                             linestyle=style.variant_linestyle(_variant_index(sub, solver,
                                                                              variant)),
                             label=label)
+                if ax is axes.flat[0]:
+                    _annotate_config_changes(ax, line, y, color)
             for solver in sorted(set(sub["solver"])):
                 for d in sorted(set(sub["d"])):
                     pub = _published_points(problem, int(d), solver).get(metric)
@@ -333,9 +335,27 @@ def error_vs_dimension(results: Results, agg: pd.DataFrame, writer: FigureWriter
             "trials (pooled standard deviation). Shaded band: the oracle, the same sampler "
             "driven by the exact drift, i.e. the floor set by sampling noise and time "
             "discretisation; a sampler inside the band is indistinguishable from exact. "
-            "Hollow stars: the authors' published figures (not rerun). "
+            "Hollow stars: the authors' published figures (not rerun). Small labels (first "
+            "panel): a setting that changes along a line, at the point where it changes. "
             "x at the top: no result at that dimension (failed or infeasible)."
         )
+
+
+def _annotate_config_changes(ax, line: pd.DataFrame, y: np.ndarray, color: str) -> None:
+    """Label a line's points where its configuration changes with d (``point_config``, e.g.
+    grad_div=exact up to d = 10, hutchinson above): the first point with its settings, then
+    each point where a setting differs from the point before, with the settings that did."""
+    previous: dict[str, str] | None = None
+    for d, value, config in zip(line["d"], y, line["point_config"], strict=True):
+        items = dict(item.split("=", 1) for item in config.split(", ") if "=" in item)
+        if not items:
+            return
+        changed = {k: v for k, v in items.items() if previous is None or previous.get(k) != v}
+        previous = items
+        if changed and np.isfinite(value):
+            ax.annotate(", ".join(f"{k}={v}" for k, v in changed.items()), (d, value),
+                        xytext=(2, 5), textcoords="offset points", fontsize=5.5, color=color,
+                        rotation=20)
 
 
 def _floor_band(ax, d: np.ndarray, y: np.ndarray, spread: np.ndarray, color: str,

@@ -24,7 +24,7 @@ from benchmarks.schema import COLUMNS
 from reference import exact
 from reference.problems import get_problem
 from reports import build
-from reports.data import pooled_spread
+from reports.data import _point_labels, pooled_spread
 from reports.figures import parse_cost_estimate, power_law_exponent, total_loss
 from reports.tables import format_pm
 
@@ -412,3 +412,19 @@ def test_summary_compares_with_the_floor_at_the_same_sample_count(built):
                 if ln.startswith("- harmonic_1d, d = 1, DSM:"))
     assert (f"var_err {format_pm(dsm['var_err'], dsm['var_err_std'])} = {ratio:.1f}x the floor "
             f"{format_pm(floor['var_err'], floor['var_err_std'])}") in line
+
+
+def test_point_labels_name_settings_that_change_along_a_line():
+    """A setting that changes only with d (the standard suite's exact -> Hutchinson switch)
+    labels each point of the line; a setting a row's config leaves out is read from its
+    artifact's full solver_config; a line with one configuration has no labels."""
+    configs = [{"d": 1, "solver_options": {"width": 64}},
+               {"d": 10, "solver_options": {"width": 64}},
+               {"d": 20, "solver_options": {"width": 64, "grad_div": "hutchinson"}},
+               {"d": 1}, {"d": 20}]
+    table = pd.DataFrame({"problem": "harmonic", "variant": "",
+                          "solver": ["dsm", "dsm", "dsm", "oracle", "oracle"],
+                          "_config": configs})
+    artifacts = {0: {"solver_config": {"grad_div": "exact"}}}
+    assert _point_labels(table, artifacts) == [
+        "grad_div=exact", "grad_div=default", "grad_div=hutchinson", "", ""]
