@@ -142,8 +142,19 @@ def _normalise(table: pd.DataFrame) -> pd.DataFrame:
     table["status"] = table["status"].replace("", "failed")
     table["_config"] = [parse_config(c) for c in table["config"]]
     table["variant"] = _variant_labels(table)
-    table["point_config"] = _point_labels(table)
     return table
+
+
+def _flat_configs(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row's config flattened to dotted keys, without the keys that identify a run."""
+    return [{k: v for k, v in _flatten(c).items() if k not in _IDENTITY_KEYS}
+            for c in table["_config"]]
+
+
+def _differing_keys(configs: list[dict[str, Any]]) -> set[str]:
+    """The keys whose values (a missing key counting as a value) differ among configs."""
+    return {key for key in set().union(*configs)
+            if len({json.dumps(c.get(key), sort_keys=True, default=str) for c in configs}) > 1}
 
 
 def _variant_labels(table: pd.DataFrame) -> list[str]:
@@ -155,16 +166,12 @@ def _variant_labels(table: pd.DataFrame) -> list[str]:
     keeps its label across dimensions; keys that only change with d (a budget scaled with d)
     do not split lines.
     """
-    flat = [{k: v for k, v in _flatten(c).items() if k not in _IDENTITY_KEYS}
-            for c in table["_config"]]
+    flat = _flat_configs(table)
     labels = [""] * len(table)
     for _, group in table.groupby(["problem", "solver"], sort=False):
         keys: set[str] = set()
         for _, at_d in group.groupby("d", dropna=False, sort=False):
-            configs = [flat[i] for i in at_d.index]
-            for key in set().union(*configs):
-                if len({json.dumps(c.get(key), sort_keys=True, default=str) for c in configs}) > 1:
-                    keys.add(key)
+            keys |= _differing_keys([flat[i] for i in at_d.index])
         for i in group.index:
             labels[i] = ", ".join(
                 f"{key.rsplit('.', 1)[-1]}={_short(flat[i].get(key))}" for key in sorted(keys)
@@ -190,15 +197,10 @@ def _point_labels(table: pd.DataFrame,
         full = artifacts.get(i, {}).get("solver_config", {})
         return _short(full[option]) if option != key and option in full else "default"
 
-    flat = [{k: v for k, v in _flatten(c).items() if k not in _IDENTITY_KEYS}
-            for c in table["_config"]]
+    flat = _flat_configs(table)
     labels = [""] * len(table)
     for _, line in table.groupby(["problem", "solver", "variant"], sort=False):
-        configs = [flat[i] for i in line.index]
-        keys = sorted(
-            key for key in set().union(*configs)
-            if len({json.dumps(c.get(key), sort_keys=True, default=str) for c in configs}) > 1
-        )
+        keys = sorted(_differing_keys([flat[i] for i in line.index]))
         for i in line.index:
             labels[i] = ", ".join(f"{key.rsplit('.', 1)[-1]}={value(i, key)}" for key in keys)
     return labels
