@@ -119,7 +119,9 @@ def load_results(results_dir: Path) -> Results:
         except (OSError, json.JSONDecodeError) as exc:
             notes.append(f"artifact {path} is unreadable ({exc}); its time series are not plotted")
     # the row's config holds the suite's overrides only; the artifact has every option
-    table["point_config"] = _point_labels(table, artifacts)
+    table["point_settings"] = _point_settings(table, artifacts)
+    table["point_config"] = [", ".join(f"{k}={v}" for k, v in pairs)
+                             for pairs in table["point_settings"]]
     return Results(results_dir, table, artifacts, notes)
 
 
@@ -179,15 +181,16 @@ def _variant_labels(table: pd.DataFrame) -> list[str]:
     return labels
 
 
-def _point_labels(table: pd.DataFrame,
-                  artifacts: dict[int, dict[str, Any]] | None = None) -> list[str]:
+def _point_settings(table: pd.DataFrame, artifacts: dict[int, dict[str, Any]] | None = None
+                    ) -> list[tuple[tuple[str, str], ...]]:
     """What one line's configuration is at each of its points, when it changes along the line.
 
     Keys that change only with d (so they do not split a line into variants; e.g. the suite's
     grad_div switch from exact to Hutchinson above d = 10, or a width raised at d = 100) are
-    listed as "key=value" for every row of the (problem, solver, variant) line; "" when the
-    line has one configuration throughout. A solver option that a row's config does not set
-    is read from its artifact's full ``solver_config`` when there is one, else "default"."""
+    given as (key, value) pairs for every row of the (problem, solver, variant) line; () when
+    the line has one configuration throughout. A solver option that a row's config does not
+    set is read from its artifact's full ``solver_config`` when there is one, else "default".
+    Pairs, not a "key=value, ..." string, so that a value containing ", " stays whole."""
     artifacts = artifacts or {}
 
     def value(i: int, key: str) -> str:
@@ -198,12 +201,12 @@ def _point_labels(table: pd.DataFrame,
         return _short(full[option]) if option != key and option in full else "default"
 
     flat = _flat_configs(table)
-    labels = [""] * len(table)
+    settings: list[tuple[tuple[str, str], ...]] = [()] * len(table)
     for _, line in table.groupby(["problem", "solver", "variant"], sort=False):
         keys = sorted(_differing_keys([flat[i] for i in line.index]))
         for i in line.index:
-            labels[i] = ", ".join(f"{key.rsplit('.', 1)[-1]}={value(i, key)}" for key in keys)
-    return labels
+            settings[i] = tuple((key.rsplit(".", 1)[-1], value(i, key)) for key in keys)
+    return settings
 
 
 def _short(value: Any) -> str:
@@ -246,7 +249,8 @@ def aggregate(table: pd.DataFrame) -> pd.DataFrame:
     for (problem, d, solver, variant), group in table.groupby(keys, sort=False, dropna=False):
         ok = group[group["status"] == "ok"]
         row: dict[str, Any] = {"problem": problem, "d": d, "solver": solver, "variant": variant,
-                               "point_config": group["point_config"].iloc[0]}
+                               "point_config": group["point_config"].iloc[0],
+                               "point_settings": group["point_settings"].iloc[0]}
         for metric in ERROR_METRICS:
             values = ok[metric]
             row[metric] = float(values.mean()) if values.notna().any() else math.nan

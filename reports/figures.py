@@ -342,12 +342,12 @@ def error_vs_dimension(results: Results, agg: pd.DataFrame, writer: FigureWriter
 
 
 def _annotate_config_changes(ax, line: pd.DataFrame, y: np.ndarray, color: str) -> None:
-    """Label a line's points where its configuration changes with d (``point_config``, e.g.
+    """Label a line's points where its configuration changes with d (``point_settings``, e.g.
     grad_div=exact up to d = 10, hutchinson above): the first point with its settings, then
     each point where a setting differs from the point before, with the settings that did."""
     previous: dict[str, str] | None = None
-    for d, value, config in zip(line["d"], y, line["point_config"], strict=True):
-        items = dict(item.split("=", 1) for item in config.split(", ") if "=" in item)
+    for d, value, pairs in zip(line["d"], y, line["point_settings"], strict=True):
+        items = dict(pairs)
         if not items:
             return
         changed = {k: v for k, v in items.items() if previous is None or previous.get(k) != v}

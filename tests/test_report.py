@@ -24,7 +24,7 @@ from benchmarks.schema import COLUMNS
 from reference import exact
 from reference.problems import get_problem
 from reports import build
-from reports.data import _point_labels, pooled_spread
+from reports.data import _point_settings, pooled_spread
 from reports.figures import parse_cost_estimate, power_law_exponent, total_loss
 from reports.tables import format_pm
 
@@ -426,5 +426,6 @@ def test_point_labels_name_settings_that_change_along_a_line():
                           "solver": ["dsm", "dsm", "dsm", "oracle", "oracle"],
                           "_config": configs})
     artifacts = {0: {"solver_config": {"grad_div": "exact"}}}
-    assert _point_labels(table, artifacts) == [
-        "grad_div=exact", "grad_div=default", "grad_div=hutchinson", "", ""]
+    assert _point_settings(table, artifacts) == [
+        (("grad_div", "exact"),), (("grad_div", "default"),), (("grad_div", "hutchinson"),),
+        (), ()]
