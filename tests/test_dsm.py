@@ -292,11 +292,14 @@ def test_sample_rejects_times_off_grid():
         sol.sample(5, 0, np.array([0.0, 0.0123]))
 
 
-def test_tanh_through_sigmoid_is_tanh():
-    """The solver's tanh, 2 sigmoid(2 z) - 1 (faster on CPU), is torch.tanh to float64
-    roundoff, saturation included."""
+@pytest.mark.parametrize("activation", list(dsm_module._FOLDED))
+def test_folded_activation_forms_are_the_activations(activation):
+    """The rollout's act(z) = alpha g(beta z) + gamma (tanh = 2 sigmoid(2 z) - 1, faster on
+    CPU) is the activation to float64 roundoff over [-40, 40], saturation included."""
+    alpha, beta, gamma, g = dsm_module._FOLDED[activation]
     z = torch.linspace(-40.0, 40.0, 20001, dtype=torch.float64)
-    assert torch.allclose(dsm_module._tanh(z), torch.tanh(z), rtol=0, atol=4e-16)
+    expected = dsm_module._PLAIN[activation](z)
+    assert torch.allclose(alpha * g(beta * z) + gamma, expected, rtol=1e-14, atol=4e-16)
 
 
 @pytest.mark.parametrize("activation", list(dsm_module.SECOND_ORDER))
