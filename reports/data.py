@@ -120,8 +120,6 @@ def load_results(results_dir: Path) -> Results:
             notes.append(f"artifact {path} is unreadable ({exc}); its time series are not plotted")
     # the row's config holds the suite's overrides only; the artifact has every option
     table["point_settings"] = _point_settings(table, artifacts)
-    table["point_config"] = [", ".join(f"{k}={v}" for k, v in pairs)
-                             for pairs in table["point_settings"]]
     return Results(results_dir, table, artifacts, notes)
 
 
@@ -249,7 +247,6 @@ def aggregate(table: pd.DataFrame) -> pd.DataFrame:
     for (problem, d, solver, variant), group in table.groupby(keys, sort=False, dropna=False):
         ok = group[group["status"] == "ok"]
         row: dict[str, Any] = {"problem": problem, "d": d, "solver": solver, "variant": variant,
-                               "point_config": group["point_config"].iloc[0],
                                "point_settings": group["point_settings"].iloc[0]}
         for metric in ERROR_METRICS:
             values = ok[metric]

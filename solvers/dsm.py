@@ -140,18 +140,22 @@ _PLAIN: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "silu": nn.functional.silu,
 }
 
-# activation name -> (alpha, beta, gamma, g) with act(z) = alpha g(beta z) + gamma, g the cheaper
-# function: the path simulation keeps h = g(beta z) and folds alpha, beta, gamma into the weights.
-# tanh = 2 sigmoid(2 z) - 1: on this project's CPU (AVX-512, torch 2.13, one thread) torch.tanh
-# takes 150 us on a (100, 400) tensor and torch.sigmoid 17 us, and tanh was a third of a path
-# simulation at width 400 and most of one at width 64. The loss keeps torch.tanh: under
-# autograd (double backward for grad div) the three-op form measured slower at d = 3.
-_FOLDED: dict[str, tuple[float, float, float, Callable[[torch.Tensor], torch.Tensor]]] = {
+# activation name -> (alpha, beta, gamma, g) with act(z) = alpha g(beta z) + gamma, g cheaper
+# than act: the path simulation keeps h = g(beta z) and folds alpha, beta, gamma into the
+# weights. tanh = 2 sigmoid(2 z) - 1: on this project's CPU (AVX-512, torch 2.13, one thread)
+# torch.tanh takes 150 us on a (100, 400) tensor and torch.sigmoid 17 us, and tanh was a third
+# of a path simulation at width 400 and most of one at width 64. The loss keeps torch.tanh:
+# under autograd (double backward for grad div) the three-op form measured slower at d = 3.
+_CHEAPER_FORM: dict[str, tuple[float, float, float, Callable[[torch.Tensor], torch.Tensor]]] = {
     "tanh": (2.0, 2.0, -1.0, torch.sigmoid),
-    "sin": (1.0, 1.0, 0.0, torch.sin),
-    "softplus": (1.0, 1.0, 0.0, nn.functional.softplus),
-    "silu": (1.0, 1.0, 0.0, nn.functional.silu),
 }
+
+
+def _folded_form(activation: str
+                 ) -> tuple[float, float, float, Callable[[torch.Tensor], torch.Tensor]]:
+    """(alpha, beta, gamma, g) with act(z) = alpha g(beta z) + gamma; (1, 1, 0, act) when no
+    cheaper form is known."""
+    return _CHEAPER_FORM.get(activation, (1.0, 1.0, 0.0, _PLAIN[activation]))
 
 
 class _MLP(nn.Module):
@@ -306,11 +310,11 @@ class DSMNetworks(nn.Module):
         """b(x, t) = v + nu u for simulation (no gradients), both networks fused: one matmul
         for the two input layers, one for the two output layers (weights taken now).
 
-        With act(z) = alpha g(beta z) + gamma (``_FOLDED``; tanh = 2 sigmoid(2 z) - 1) the
+        With act(z) = alpha g(beta z) + gamma (``_folded_form``; tanh = 2 sigmoid(2 z) - 1) the
         layers carry h = g(beta z): the next pre-activation beta (W a + b) = (alpha beta W) h
         + beta (b + gamma W 1), and the output W a + b = (alpha W) h + b + gamma W 1, so a
         layer costs one matmul and one call of g."""
-        alpha, beta, gamma, g = _FOLDED[self.net_u.activation]
+        alpha, beta, gamma, g = _folded_form(self.net_u.activation)
         d = self.problem.d
 
         def folded(layer: nn.Linear, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
