@@ -13,8 +13,11 @@ and records one tidy row per run with every column of ``benchmarks.schema.COLUMN
   ``DIR/logs/<config_hash>.log``: each run's output.
 
 Re-running resumes: runs whose config hash already has a row are skipped (``--retry-failed``
-re-runs those whose row is not ``ok``). Runs the solver declares infeasible (``supports``,
-e.g. a grid too big for memory) are recorded as ``infeasible`` with the reason and not run.
+re-runs those whose row is not ``ok``), unless the row's ``resolved_config`` (every solver
+option and problem parameter, defaults included) differs from what the run would execute now:
+a default changed since, so the row is stale and the run is redone. Runs the solver declares
+infeasible (``supports``, e.g. a grid too big for memory) are recorded as ``infeasible`` with
+the reason and not run.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.executor import Executor, LocalProcessExecutor, Task
-from benchmarks.schema import COLUMNS
+from benchmarks.schema import COLUMNS, flatten_config
 from benchmarks.suites import Suite, SuiteError, SuiteRun, load_suite, parse_selection
 
 __all__ = ["ResultsStore", "SweepSummary", "configure_parser", "main", "run_suite",
@@ -168,6 +171,7 @@ class SweepSummary:
     out: Path
     total: int = 0
     skipped: int = 0
+    stale: list[str] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
 
@@ -179,8 +183,23 @@ class SweepSummary:
         done = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "nothing run"
         lines = [f"suite {self.suite}: {self.total} runs, {self.skipped} already done "
                  f"(skipped), {done}; results in {self.out}"]
+        lines += [f"  re-run, defaults changed since its row: {s}" for s in self.stale]
         lines += [f"  {f}" for f in self.failures]
         return "\n".join(lines)
+
+
+def _stale(row: dict[str, Any], spec: Any) -> str:
+    """'' when ``row`` is what ``spec`` runs today, else the settings that differ. Rows written
+    before ``resolved_config`` existed, or of specs that cannot be built, cannot be compared
+    and count as current."""
+    from benchmarks.single_run import resolved_config_or_none
+
+    recorded, now = row.get("resolved_config"), resolved_config_or_none(spec)
+    if not isinstance(recorded, str) or now is None or recorded == now:
+        return ""
+    before, after = flatten_config(json.loads(recorded)), flatten_config(json.loads(now))
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return ", ".join(f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in changed)
 
 
 def run_suite(
@@ -205,9 +224,12 @@ def run_suite(
     for run in suite.runs:
         spec = run.to_spec()
         row = done.get(spec.config_hash())
-        if row is not None and (row.get("status") == "ok" or not retry_failed):
+        stale = row is not None and _stale(row, spec)
+        if row is not None and not stale and (row.get("status") == "ok" or not retry_failed):
             summary.skipped += 1
             continue
+        if stale:
+            summary.stale.append(f"{run.label}: {stale}")
         todo.append((run, spec))
 
     from tqdm.auto import tqdm

@@ -7,6 +7,9 @@ apply), so that a table with failed or infeasible rows has the same shape as a c
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 IDENTITY = [
     "suite",        # suite name ("" for a single `dsm-bench solve`)
     "solver",       # registry name: grid, dsm, oracle, pinn
@@ -15,6 +18,7 @@ IDENTITY = [
     "seed",         # training / solver seed
     "config_hash",  # sha256 prefix of the canonical JSON of `config`
     "config",       # JSON: solver options, problem overrides, budget, evaluation settings
+    "resolved_config",  # JSON: every solver option and problem parameter as run (defaults in)
     "status",       # ok | failed | timeout | infeasible
     "message",      # error or infeasibility reason ("" when ok)
 ]
@@ -44,3 +48,16 @@ PROVENANCE = [
 COLUMNS = IDENTITY + METRICS + COST + PROVENANCE
 
 STATUSES = ("ok", "failed", "timeout", "infeasible")
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys ({"a": {"b": 1}} -> {"a.b": 1}); lists become their
+    JSON text, so that every value compares and hashes."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_config(value, name + "."))
+        else:
+            out[name] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+    return out

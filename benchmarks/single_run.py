@@ -21,7 +21,7 @@ from reference.problems import Problem, get_problem
 from solvers import get_solver
 
 __all__ = ["RunSpec", "RunResult", "run_one", "solver_options_with_seed", "infeasible_reason",
-           "failed_row", "build_problem"]
+           "failed_row", "build_problem", "resolved_config_or_none"]
 
 DEFAULT_EVALUATION = {"n_samples": 10_000, "n_trials": 10, "eval_seed": 0, "n_eval_times": 101}
 
@@ -58,6 +58,14 @@ class RunSpec:
     def config_hash(self) -> str:
         canonical = json.dumps(self.config(), sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def resolved_config(self) -> str:
+        """Canonical JSON of what the run executes: every solver option (defaults included)
+        and every problem parameter. The hash names the request and stays put when a default
+        changes (so the regression gate still compares like with like); this records what
+        the request meant at the time, and resuming re-runs a row whose meaning changed."""
+        resolved = {"solver": _build_solver(self).config(), "problem": build_problem(self).config()}
+        return json.dumps(resolved, sort_keys=True, default=str)
 
 
 @dataclass
@@ -108,10 +116,20 @@ def _empty_row(spec: RunSpec) -> dict[str, Any]:
         seed=spec.seed,
         config_hash=spec.config_hash(),
         config=json.dumps(spec.config(), sort_keys=True, default=str),
+        resolved_config=resolved_config_or_none(spec),
         message="",
     )
     row.update(provenance())
     return row
+
+
+def resolved_config_or_none(spec: RunSpec) -> str | None:
+    """``spec.resolved_config()``, or None for a spec that cannot be built (an unknown or
+    unavailable solver, a bad option): the failed row records why."""
+    try:
+        return spec.resolved_config()
+    except (ValueError, KeyError, ImportError):
+        return None
 
 
 def failed_row(spec: RunSpec, status: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.schema import COLUMNS
+from benchmarks.schema import COLUMNS, flatten_config
 
 __all__ = [
     "ERROR_METRICS",
@@ -75,17 +75,6 @@ def parse_config(value: Any) -> dict[str, Any]:
             return {}
         return parsed if isinstance(parsed, dict) else {}
     return {}
-
-
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
-    return out
 
 
 def load_results(results_dir: Path) -> Results:
@@ -147,7 +136,7 @@ def _normalise(table: pd.DataFrame) -> pd.DataFrame:
 
 def _flat_configs(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Each row's config flattened to dotted keys, without the keys that identify a run."""
-    return [{k: v for k, v in _flatten(c).items() if k not in _IDENTITY_KEYS}
+    return [{k: v for k, v in flatten_config(c).items() if k not in _IDENTITY_KEYS}
             for c in table["_config"]]
 
 

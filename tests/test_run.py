@@ -211,6 +211,32 @@ def test_resume_skips_finished_and_retry_failed_reruns_the_rest(tmp_path):
 
 
 @pytest.mark.slow
+def test_resume_reruns_a_row_whose_defaults_changed_since(tmp_path):
+    """The config hash names the request (overrides only); a row written when a default was
+    different (here: the oracle's dtype, as before stop 11) is stale and is redone."""
+    suite = load_suite(write_suite(tmp_path, """
+        [[runs]]
+        solvers = ["oracle"]
+        problems = ["harmonic_1d"]
+    """))
+    out = tmp_path / "out"
+    run_suite(suite, out, progress=False)
+    journal = out / "results.jsonl"
+    row = json.loads(journal.read_text())
+    resolved = json.loads(row["resolved_config"])
+    assert resolved["solver"]["dtype"] == "float32" and resolved["problem"]["n_steps"] == 50
+    resolved["solver"]["dtype"] = "float64"  # the row as older code wrote it
+    row["resolved_config"] = json.dumps(resolved, sort_keys=True)
+    journal.write_text(json.dumps(row) + "\n")
+
+    again = run_suite(suite, out, progress=False)
+    assert again.skipped == 0 and again.statuses == {"ok": 1}
+    assert again.stale == ["oracle/harmonic_1d seed=0: solver.dtype 'float64' -> 'float32'"]
+    assert "defaults changed" in str(again)
+    assert run_suite(suite, out, progress=False).skipped == 1  # the new row is current
+
+
+@pytest.mark.slow
 def test_parallel_jobs_and_unavailable_solver(tmp_path, monkeypatch):
     import solvers
 
