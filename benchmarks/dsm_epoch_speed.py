@@ -96,6 +96,10 @@ def run_isolated(config: dict[str, Any], timeout: float) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _chunk_points(text: str) -> str | int:
+    return text if text == "auto" else int(text)
+
+
 def scaling_exponent(d: list[int], seconds: list[float]) -> float:
     """p in seconds ~ c d^p, least squares on log-log."""
     slope, _ = np.polyfit(np.log(d), np.log(seconds), 1)
@@ -115,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="B for the scaling table (default the authors' 100)")
     parser.add_argument("--scaling-M", type=int, default=AUTHORS["M"])
     parser.add_argument("--probes", type=int, default=1, help="Hutchinson probes k")
+    parser.add_argument("--chunk-points", type=_chunk_points, default="auto",
+                        help="points per backward pass in every configuration (the solver's "
+                             "option: 'auto' or an integer, 0 = all at once)")
     parser.add_argument("--chunk-elements", type=float, default=2e8,
                         help="exact grad(div): chunk points so that d x points x width stays "
                              "below this many elements (bounds memory at large d)")
@@ -130,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = set(args.only or ["authors", "memory", "scaling"])
     base = {"depth": 2, "grad_div": "exact", "hutchinson_probes": args.probes,
             "full_jacobian": False, "device": args.device, "dtype": args.dtype,
-            "threads": args.threads, "epochs": args.epochs, "chunk_points": 0}
+            "threads": args.threads, "epochs": args.epochs, "chunk_points": args.chunk_points}
     rows: list[dict[str, Any]] = []
 
     def run(table: str, **config: Any) -> dict[str, Any]:
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in ("exact", "hutchinson"):
             times, cpu, dims = [], [], []
             for d in ds:
-                chunk = 0
+                chunk = args.chunk_points
                 if mode == "exact" and d * points * 400 > args.chunk_elements:
                     chunk = max(1, int(args.chunk_elements // (d * 400)))
                 row = run("scaling", d=d, grad_div=mode, width=400,

@@ -675,6 +675,12 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "grad_div": ("exact", "hutchinson"),
 }
 
+# "auto" chunk on a CPU. Measured (scratch loop, one thread, epochs 2-4, harmonic): width 400,
+# B 100, M 150 (15,100 points), d = 1: 3.18 s an epoch unchunked, 2.80 s at 4096, 2.84 s at
+# 1024; d = 3: 6.43 s unchunked, 5.30 s at 4096, 5.08 s at 2048. Width 64, M 50: 5-7% faster.
+# The passes' elementwise work on (points, width) tensors runs from cache instead of memory.
+CPU_CHUNK_POINTS = 2048
+
 # options that change the trained model: a checkpoint resumes only when these match
 _MODEL_KEYS = ("width", "depth", "activation", "batch", "M", "lr", "lr_schedule", "lr_decay",
                "weight_u", "weight_v", "weight_ic", "time_weighting", "ic", "nu", "dtype",
@@ -695,8 +701,10 @@ class DSMSolver(Solver):
     dtype, device ("auto": cuda when available), threads (torch CPU threads, 0: torch's
     default), seed. scheme: "interpolated" | "grid". grad_div: "exact" | "hutchinson" with
     hutchinson_probes k. full_jacobian: plain autograd, one pass per component (slow path).
-    chunk_points: points per backward pass (gradient accumulated; 0 = all at once) to bound
-    memory. checkpoint (path, "" for none), checkpoint_every (iterations; 0: only at the end).
+    chunk_points: points per backward pass (gradient accumulated; 0 = all at once): bounds
+    memory, and on a CPU keeps each pass's tensors near the cache ("auto": ``CPU_CHUNK_POINTS``
+    on a CPU, all points on CUDA). checkpoint (path, "" for none), checkpoint_every
+    (iterations; 0: only at the end).
     log_every: history row / progress / NaN-check cadence. sample_batch: paths per batch when
     sampling.
     """
@@ -726,7 +734,7 @@ class DSMSolver(Solver):
         "grad_div": "exact",
         "hutchinson_probes": 1,
         "full_jacobian": False,
-        "chunk_points": 0,
+        "chunk_points": "auto",
         "checkpoint": "",
         "checkpoint_every": 0,
         "log_every": 10,
@@ -745,8 +753,11 @@ class DSMSolver(Solver):
             if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < 1:
                 raise SolverConfigError(f"dsm: {key}={o[key]!r} must be an integer >= 1")
         for key in ("threads", "seed", "chunk_points", "checkpoint_every"):
+            if key == "chunk_points" and o[key] == "auto":
+                continue
             if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < 0:
-                raise SolverConfigError(f"dsm: {key}={o[key]!r} must be an integer >= 0")
+                raise SolverConfigError(f"dsm: {key}={o[key]!r} must be an integer >= 0"
+                                        + (" or 'auto'" if key == "chunk_points" else ""))
         for key in ("lr", "nu"):
             if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or not o[key] > 0:
                 raise SolverConfigError(f"dsm: {key}={o[key]!r} must be a number > 0")
@@ -964,7 +975,10 @@ class DSMSolver(Solver):
         nets.train()
         optimizer.zero_grad(set_to_none=True)
         n = x.shape[0]
-        chunk = o["chunk_points"] or n
+        chunk = o["chunk_points"]
+        if chunk == "auto":
+            chunk = CPU_CHUNK_POINTS if device.type == "cpu" else n
+        chunk = chunk or n
         totals: dict[str, torch.Tensor] = {}
         for lo in range(0, n, chunk):
             hi = min(n, lo + chunk)

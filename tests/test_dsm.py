@@ -279,6 +279,7 @@ def test_chunked_backward_gives_the_same_step():
     ({"scheme": "random"}, "interpolated, grid"),
     ({"width": 0}, "width"),
     ({"lr": -1.0}, "lr"),
+    ({"chunk_points": "big"}, "or 'auto'"),
 ])
 def test_bad_options_name_valid_values(options, match):
     with pytest.raises(SolverConfigError, match=match):
