@@ -667,7 +667,8 @@ def _build_networks(problem: Problem, options: dict[str, Any]) -> DSMNetworks:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "activation": tuple(ACTIVATIONS),
     "lr_schedule": ("cosine", "constant"),
-    "time_weighting": ("authors", "none"),
+    # "uniform", not "none": the command line reads --set key=none as None
+    "time_weighting": ("authors", "uniform"),
     "ic": ("built_in", "loss"),
     "dtype": tuple(_DTYPES),
     "device": ("auto", "cpu", "cuda"),
@@ -696,7 +697,7 @@ class DSMSolver(Solver):
     150). lr, lr_schedule (cosine to lr * lr_decay over the run, or constant), Adam.
     weight_u, weight_v, weight_ic: loss weights; time_weighting "authors" multiplies the
     residuals by sqrt(exp(2 (T - t)) - 1) (u) and sqrt(exp(T - t) - 1) (v), stressing early
-    times whose errors every later time inherits; "none".
+    times whose errors every later time inherits (and weighing t = T by 0); "uniform".
     ic: "built_in" (u = u_0 + t N) or "loss" (an MSE term at t = 0). nu: noise of the process.
     dtype, device ("auto": cuda when available), threads (torch CPU threads, 0: torch's
     default), seed. scheme: "interpolated" | "grid". grad_div: "exact" | "hutchinson" with

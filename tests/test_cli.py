@@ -20,6 +20,16 @@ def test_parse_value_types():
     assert parse_value("tanh") == "tanh"
 
 
+def test_every_dsm_choice_survives_the_command_line():
+    """A choice spelled like a literal ('none', 'true') would reach the solver as None / True
+    from --set (time_weighting 'none' did, until it became 'uniform')."""
+    from solvers.dsm import _CHOICES
+
+    for key, choices in _CHOICES.items():
+        for choice in choices:
+            assert parse_value(choice) == choice, (key, choice)
+
+
 def test_settings_are_routed():
     options, problem, budget, evaluation = split_settings(
         parse_settings(["width=64", "hbar=0.02", "max_seconds=5", "n_samples=100"]))

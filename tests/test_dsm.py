@@ -251,7 +251,7 @@ def test_budget_cost_and_monitor():
 
 
 @pytest.mark.parametrize("options", [
-    {"ic": "loss", "scheme": "grid", "time_weighting": "none"},
+    {"ic": "loss", "scheme": "grid", "time_weighting": "uniform"},
     {"grad_div": "hutchinson", "hutchinson_probes": 2, "chunk_points": 7},
 ])
 def test_option_variants_train(options):
