@@ -231,7 +231,7 @@ def evaluate(
         if problem.d == 1:
             series["density"] = _density_series(problem, solution, reference, times, density_points)
 
-    _drift_errors(metrics, problem, solution, reference, reference_kind, times, seed,
+    _drift_errors(metrics, series, problem, solution, reference, reference_kind, times, seed,
                   n_drift_samples)
     _center_of_mass_errors(metrics, series, problem)
     _brownian_comparison(metrics, series, problem, times)
@@ -334,23 +334,31 @@ def _density_w1(problem, solution, reference, times, n_coords, n_points) -> floa
     return float(wasserstein1_densities(x, rho, rho_ref).mean())
 
 
-def _drift_errors(metrics, problem, solution, reference, reference_kind, times, seed, n) -> None:
-    """u_err, v_err under rho_ref(., t) against the exact drifts (exact reference only)."""
+def _drift_errors(metrics, series, problem, solution, reference, reference_kind, times, seed,
+                  n) -> None:
+    """u_err, v_err under rho_ref(., t) against the exact drifts (exact reference only), and
+    the same relative errors at each time (series ``u_err_t``, ``v_err_t``: where in time the
+    learned velocities are off)."""
     if reference_kind != "exact" or not solution.has("drift"):
         return
     rng = np.random.default_rng([seed, 7919])
-    err_u = err_v = norm_u = norm_v = 0.0
-    for t in times:
+    err_u, err_v, norm_u, norm_v = (np.zeros(len(times)) for _ in range(4))
+    for i, t in enumerate(times):
         x = reference.sample_density(n, float(t), rng)
         tt = np.full(n, float(t))
         u, v = solution.drift(x, tt)
         u_ref, v_ref = reference.drift(x, tt)
-        err_u += float(((np.asarray(u) - u_ref) ** 2).sum(-1).mean())
-        err_v += float(((np.asarray(v) - v_ref) ** 2).sum(-1).mean())
-        norm_u += float((u_ref**2).sum(-1).mean())
-        norm_v += float((v_ref**2).sum(-1).mean())
-    metrics["u_err"] = math.sqrt(err_u / norm_u) if norm_u > 0 else math.sqrt(err_u / len(times))
-    metrics["v_err"] = math.sqrt(err_v / norm_v) if norm_v > 0 else math.sqrt(err_v / len(times))
+        err_u[i] = float(((np.asarray(u) - u_ref) ** 2).sum(-1).mean())
+        err_v[i] = float(((np.asarray(v) - v_ref) ** 2).sum(-1).mean())
+        norm_u[i] = float((u_ref**2).sum(-1).mean())
+        norm_v[i] = float((v_ref**2).sum(-1).mean())
+    for name, err, norm in (("u", err_u, norm_u), ("v", err_v, norm_v)):
+        total = norm.sum()
+        # a drift that vanishes (v of a packet at rest at t = 0) is scored in absolute terms
+        metrics[f"{name}_err"] = math.sqrt(err.sum() / total) if total > 0 else \
+            math.sqrt(err.sum() / len(times))
+        per_time = np.sqrt(np.divide(err, norm, out=np.full_like(err, np.nan), where=norm > 0))
+        series[f"{name}_err_t"] = [None if not np.isfinite(e) else float(e) for e in per_time]
 
 
 def _center_of_mass_errors(metrics, series, problem) -> None:

@@ -35,6 +35,7 @@ _SECTIONS = [
     ("cost_vs_dimension", "Training cost vs dimension"),
     ("memory_vs_dimension", "Peak memory vs dimension"),
     ("moments", "Mean and variance over time"),
+    ("drift_errors", "Learned velocities over time"),
     ("density", "Densities over space and time"),
     ("training", "Time to accuracy during training"),
     ("bosons", "Interacting bosons"),
@@ -120,8 +121,11 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
 
     doc.heading("Figures")
     number = 0
-    for prefix, heading in _SECTIONS:
-        records = [f for f in writer.figures if f.name.startswith(prefix)]
+    unsorted = [f for f in writer.figures
+                if not any(f.name.startswith(prefix) for prefix, _ in _SECTIONS)]
+    for prefix, heading in [*_SECTIONS, ("", "Other figures")]:
+        records = [f for f in writer.figures if prefix and f.name.startswith(prefix)] \
+            if prefix else unsorted
         if not records:
             continue
         doc.heading(heading, 3)

@@ -634,6 +634,58 @@ def moments_over_time(results: Results, agg: pd.DataFrame, writer: FigureWriter)
         writer.skip(title, "no run artifact carries mean / variance time series")
 
 
+def drift_errors_over_time(results: Results, agg: pd.DataFrame, writer: FigureWriter) -> None:
+    """Relative errors of the learned u and v at each time (series ``u_err_t``, ``v_err_t``),
+    one line per dimension: where in time a trained solver's velocities go wrong."""
+    title = "Drift errors over time"
+    drawn = False
+    for problem in list(dict.fromkeys(results.ok["problem"])):
+        dims = sorted({int(d) for d in results.ok.loc[results.ok["problem"] == problem, "d"]})
+        curves = []  # (solver, variant, d, artifact)
+        for d in dims:
+            for (solver, variant), (_row, artifact) in _artifacts_by_line(
+                    results, problem, d).items():
+                if solver != "oracle" and _series(artifact, "u_err_t") is not None:
+                    curves.append((solver, variant, d, artifact))
+        if not curves:
+            continue
+        lines = sorted({(c[0], c[1]) for c in curves},
+                       key=lambda k: (style.solver_sort_key(k[0]), k[1]))
+        shade = plt.get_cmap("viridis")
+        fig, axes = plt.subplots(1, 2, figsize=(style.FIG_WIDTH, 3.2), sharex=True)
+        for solver, variant, d, artifact in curves:
+            k = dims.index(d)
+            color = shade(0.9 * k / max(1, len(dims) - 1))
+            ls = style.variant_linestyle(lines.index((solver, variant)))
+            t = _series(artifact, "times")
+            for ax, key in zip(axes, ("u_err_t", "v_err_t"), strict=True):
+                y = _series(artifact, key)
+                if t is None or y is None or len(y) != len(t):
+                    continue
+                dname = "n" if problem == "bosons" else "d"
+                label = f"{style.solver_label(solver, variant)}, {dname} = {d}" \
+                    if len(lines) > 1 else f"{dname} = {d}"
+                ax.plot(t, y, color=color, linestyle=ls, lw=1.2, label=label)
+        for ax, name in zip(axes, ("u (osmotic)", "v (current)"), strict=True):
+            ax.set_yscale("log")
+            ax.set_xlabel(TIME_UNIT)
+            ax.set_ylabel(f"relative L2 error of {name}")
+        fig.tight_layout()
+        _figure_legend(fig, axes, ncol=4, title=problem)
+        drawn = True
+        who = " and ".join(style.SOLVER_SHORT.get(s, s) for s in dict.fromkeys(c[0] for c in curves))
+        writer.save(
+            fig, f"drift_errors_{problem}", f"{title}: {problem}",
+            f"{problem}: relative L2 error over time of the velocities learned by {who}, "
+            "sqrt(E|u_hat - u|^2 / E|u|^2) under the exact law at each evaluation time (left: "
+            "osmotic u, right: current v), one line per dimension (lighter: larger), first "
+            "seed. The time average of these, weighted by E|u|^2, is the table's u_err / v_err."
+        )
+    if not drawn:
+        writer.skip(title, "no run artifact carries drift errors over time (exact reference "
+                           "and a solver with a drift)")
+
+
 # ------------------------------------------------------------- 5. density heat maps
 def density_maps(results: Results, agg: pd.DataFrame, writer: FigureWriter) -> None:
     title = "Density over (x, t)"
@@ -997,7 +1049,8 @@ def build_all(results: Results, agg: pd.DataFrame, directory: Path) -> FigureWri
     style.apply_style()
     writer = FigureWriter(Path(directory))
     for draw in (error_vs_dimension, errors_fixed_dimension, cost_vs_dimension,
-                 moments_over_time, density_maps, training_curves, bosons):
+                 moments_over_time, drift_errors_over_time, density_maps, training_curves,
+                 bosons):
         try:
             draw(results, agg, writer)
         except Exception as exc:  # noqa: BLE001 - a broken figure must not lose the report

@@ -86,6 +86,26 @@ def test_w1_of_equal_width_gaussians_is_the_distance_of_means(delta):
     assert metrics.wasserstein1_samples(samples, quantiles) == pytest.approx(delta, abs=5e-3)
 
 
+class LateDriftSolution(ExactDensitySolution):
+    """The exact packet, but its osmotic velocity is 10 % too large after t = T / 2."""
+
+    def drift(self, x, t):
+        u, v = self.ref.drift(x, t)
+        return np.where(np.asarray(t)[:, None] > self.problem.T / 2, 1.1 * u, u), v
+
+
+def test_drift_error_over_time_locates_the_error():
+    p = get_problem("harmonic", d=2)
+    ev = metrics.evaluate(p, LateDriftSolution(p), n_eval_times=11)
+    u_t, v_t = np.array(ev.series["u_err_t"]), np.array(ev.series["v_err_t"])
+    # u off by exactly 10 % at every point after T / 2: its relative error there is 0.1
+    np.testing.assert_allclose(u_t[6:], 0.1, rtol=1e-12)
+    assert (u_t[:6] == 0).all() and (v_t[1:] == 0).all()
+    assert v_t[0] is None  # the packet starts at rest: no relative error of v = 0 at t = 0
+    # the total weighs each time by its E|u|^2: the early half adds norm but no error
+    assert 0.05 < ev.metrics["u_err"] < 0.1
+
+
 def test_evaluation_times_are_a_fixed_subsample_of_the_grid():
     p = get_problem("harmonic_1d")
     t = metrics.evaluation_times(p, 101)
@@ -102,6 +122,7 @@ def test_exact_density_solution_scores_zero_and_shift_is_detected():
     # W1 from grid CDFs of identical densities: exactly 0 up to roundoff
     assert m["w1_err"] < 1e-12
     assert m["u_err"] < 1e-14 and m["v_err"] < 1e-14 and m["energy_drift"] == 0.0
+    assert max(ev.series["u_err_t"]) < 1e-14 and len(ev.series["u_err_t"]) == 101
     shifted = metrics.evaluate(p, ExactDensitySolution(p, shift=0.01)).metrics
     # a rigid shift by 0.01 moves every marginal by W1 = 0.01 (grid dx = 4/2048 resolves it
     # to second order)

@@ -71,6 +71,9 @@ def _series(problem_name: str, d: int, solver: str, seed: int,
                        mean_err_kind="relative" if np.any(ref_mean) else "absolute",
                        var_err_kind="relative",
                        w1_err=amp * 0.05, u_err=amp * 0.5, v_err=amp * 0.7, reference="exact")
+        if solver in ("dsm", "pinn"):  # the learned drifts: a constant relative error
+            series["u_err_t"] = np.full(N_T, amp * 0.5).tolist()
+            series["v_err_t"] = [None] + np.full(N_T - 1, amp * 0.7).tolist()  # v(0) = 0
         if problem_name == "free_singular":
             brown = exact.brownian_spreading_variance(problem, times)
             series["brownian_var"] = brown.tolist()
@@ -235,6 +238,7 @@ EXPECTED_FIGURES = [
     "moments_harmonic_1d_d1", "moments_free_singular_d1",
     "moments_harmonic_d1", "moments_harmonic_d2", "moments_harmonic_d4",
     "moments_bosons_d2", "moments_bosons_d3",
+    "drift_errors_harmonic_1d", "drift_errors_harmonic", "drift_errors_free_singular",
     "density_harmonic_1d", "density_harmonic",
     "density_free_singular",
     "training_harmonic_1d", "training_harmonic",
