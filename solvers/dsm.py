@@ -680,6 +680,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 # B 100, M 150 (15,100 points), d = 1: 3.18 s an epoch unchunked, 2.80 s at 4096, 2.84 s at
 # 1024; d = 3: 6.43 s unchunked, 5.30 s at 4096, 5.08 s at 2048. Width 64, M 50: 5-7% faster.
 # The passes' elementwise work on (points, width) tensors runs from cache instead of memory.
+# Two threads, same loop: d = 1 1.87 -> 1.71 s, d = 3 3.76 -> 3.17 s; benchmarks/dsm_epoch_speed.py
+# (a process per configuration) gave d = 1 1.82 unchunked and 2.11 chunked, d = 3 4.10 and
+# 3.09-3.48, on a machine whose epoch times moved by 15 % between identical runs.
 CPU_CHUNK_POINTS = 2048
 
 # options that change the trained model: a checkpoint resumes only when these match
