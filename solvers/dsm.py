@@ -820,20 +820,18 @@ class DSMSolver(Solver):
             terms = {"loss_u": (w2_u * r_u**2).mean(), "loss_v": (w2_v * r_v**2).mean()}
         else:
             terms = {"loss_u": (r_u**2).mean(), "loss_v": (r_v**2).mean()}
-        if o["ic"] == "loss":
-            start = t == 0
-            u, v = nets.velocities(x[start], t[start])
-            x0 = x[start]
-            terms["loss_ic"] = ((u - problem.u0(x0)) ** 2).mean() + (
-                (v - problem.v0(x0)) ** 2).mean()
         return terms
+
+    @staticmethod
+    def initial_condition_term(nets: DSMNetworks, x0: torch.Tensor) -> torch.Tensor:
+        """ic = "loss": mean squared misfit of (u, v) to (u_0, v_0) at the start points x0."""
+        problem = nets.problem
+        u, v = nets.velocities(x0, 0.0)
+        return ((u - problem.u0(x0)) ** 2).mean() + ((v - problem.v0(x0)) ** 2).mean()
 
     def _total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         o = self.options
-        total = o["weight_u"] * terms["loss_u"] + o["weight_v"] * terms["loss_v"]
-        if "loss_ic" in terms:
-            total = total + o["weight_ic"] * terms["loss_ic"]
-        return total
+        return o["weight_u"] * terms["loss_u"] + o["weight_v"] * terms["loss_v"]
 
     def fit(
         self,
@@ -992,6 +990,12 @@ class DSMSolver(Solver):
             (self._total(terms) * share).backward()
             for k, v in terms.items():
                 totals[k] = totals.get(k, 0.0) + v.detach() * share
+        if o["ic"] == "loss":
+            # once over all start points (the first B of x), not per chunk: most chunks hold
+            # none, and a mean over none is NaN
+            loss_ic = self.initial_condition_term(nets, x[: o["batch"]])
+            (o["weight_ic"] * loss_ic).backward()
+            totals["loss_ic"] = loss_ic.detach()
         optimizer.step()
         return totals
 

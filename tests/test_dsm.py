@@ -264,10 +264,12 @@ def test_option_variants_train(options):
     assert u.shape == v.shape == (3, 2)
 
 
-def test_chunked_backward_gives_the_same_step():
-    """Gradient accumulation over point chunks is the same gradient (float64 roundoff)."""
+@pytest.mark.parametrize("ic", ["built_in", "loss"])
+def test_chunked_backward_gives_the_same_step(ic):
+    """Gradient accumulation over point chunks is the same gradient (float64 roundoff); with
+    the initial condition as a loss term too (its start points sit in the first chunk only)."""
     problem = get_problem("harmonic", d=2, n_steps=20)
-    opts = dict(SMALL, dtype="float64")
+    opts = dict(SMALL, dtype="float64", ic=ic)
     whole = get_solver("dsm", **opts).fit(problem, {"max_iters": 2})
     chunked = get_solver("dsm", chunk_points=9, **opts).fit(problem, {"max_iters": 2})
     assert torch.allclose(_params(whole), _params(chunked), rtol=1e-9, atol=1e-12)
