@@ -224,7 +224,7 @@ def run_suite(
     for run in suite.runs:
         spec = run.to_spec()
         row = done.get(spec.config_hash())
-        stale = row is not None and _stale(row, spec)
+        stale = _stale(row, spec) if row is not None else ""
         if row is not None and not stale and (row.get("status") == "ok" or not retry_failed):
             summary.skipped += 1
             continue

@@ -121,11 +121,11 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
 
     doc.heading("Figures")
     number = 0
+    sections = [(heading, [f for f in writer.figures if f.name.startswith(prefix)])
+                for prefix, heading in _SECTIONS]
     unsorted = [f for f in writer.figures
                 if not any(f.name.startswith(prefix) for prefix, _ in _SECTIONS)]
-    for prefix, heading in [*_SECTIONS, ("", "Other figures")]:
-        records = [f for f in writer.figures if prefix and f.name.startswith(prefix)] \
-            if prefix else unsorted
+    for heading, records in [*sections, ("Other figures", unsorted)]:
         if not records:
             continue
         doc.heading(heading, 3)

@@ -652,6 +652,7 @@ def drift_errors_over_time(results: Results, agg: pd.DataFrame, writer: FigureWr
         lines = sorted({(c[0], c[1]) for c in curves},
                        key=lambda k: (style.solver_sort_key(k[0]), k[1]))
         shade = plt.get_cmap("viridis")
+        dname = "n" if problem == "bosons" else "d"
         fig, axes = plt.subplots(1, 2, figsize=(style.FIG_WIDTH, 3.2), sharex=True)
         for solver, variant, d, artifact in curves:
             k = dims.index(d)
@@ -662,7 +663,6 @@ def drift_errors_over_time(results: Results, agg: pd.DataFrame, writer: FigureWr
                 y = _series(artifact, key)
                 if t is None or y is None or len(y) != len(t):
                     continue
-                dname = "n" if problem == "bosons" else "d"
                 label = f"{style.solver_label(solver, variant)}, {dname} = {d}" \
                     if len(lines) > 1 else f"{dname} = {d}"
                 ax.plot(t, y, color=color, linestyle=ls, lw=1.2, label=label)

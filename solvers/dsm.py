@@ -546,7 +546,8 @@ def training_points(
 
     ``interpolated``: from the states X_i at M random steps i one extra Euler-Maruyama step of
     random length tau in [0, dt), at time t_i + tau, so that training times cover [0, T]
-    continuously; ``grid``: the states themselves at t_i. Both add the start points (t = 0).
+    continuously; ``grid``: the states themselves at t_i. Both add the start points (t = 0)
+    as the first B points (the initial-condition loss term reads them there).
     """
     n_steps, dt = problem.n_steps, problem.dt
 
@@ -756,12 +757,12 @@ class DSMSolver(Solver):
         for key in positive_ints:
             if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < 1:
                 raise SolverConfigError(f"dsm: {key}={o[key]!r} must be an integer >= 1")
-        for key in ("threads", "seed", "chunk_points", "checkpoint_every"):
-            if key == "chunk_points" and o[key] == "auto":
-                continue
+        for key in ("threads", "seed", "checkpoint_every"):
             if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < 0:
-                raise SolverConfigError(f"dsm: {key}={o[key]!r} must be an integer >= 0"
-                                        + (" or 'auto'" if key == "chunk_points" else ""))
+                raise SolverConfigError(f"dsm: {key}={o[key]!r} must be an integer >= 0")
+        chunk = o["chunk_points"]
+        if chunk != "auto" and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0):
+            raise SolverConfigError(f"dsm: chunk_points={chunk!r} must be an integer >= 0 or 'auto'")
         for key in ("lr", "nu"):
             if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or not o[key] > 0:
                 raise SolverConfigError(f"dsm: {key}={o[key]!r} must be a number > 0")
