@@ -1,6 +1,6 @@
 """The problem catalogue: what is solved, with every physical constant defined once.
 
-Every problem of ``shared/PROBLEMS.md`` is a Schrodinger equation
+Every problem (``docs/problems.md``, "The catalogue") is a Schrodinger equation
 
     i hbar d_t psi = -(hbar^2 / 2m) Lap psi + V psi,   x in R^d, t in [0, T],
 
@@ -85,6 +85,17 @@ class Problem:
         )
 
     @property
+    def exchangeable_coordinates(self) -> bool:
+        """The one-coordinate marginals are identically distributed, so a moment may be pooled
+        over coordinates (``dsm_bench.pooled``). True by construction of this dataclass: the
+        trap is isotropic (one omega and one centre), the pair interaction is symmetric under
+        permuting coordinates and the initial state is the same in every coordinate (one mu0,
+        s0_sq and k0), so H and psi_0 are permutation-symmetric and so is psi(., t) (the
+        harmonic packet with or without a phase: i.i.d. coordinates; the bosons: identical
+        single-particle marginals). A problem that breaks one of these must return False."""
+        return True
+
+    @property
     def diffusion(self) -> float:
         """hbar / m: Nelson's diffusion coefficient (noise variance per unit time at nu = 1)."""
         return self.hbar / self.m
@@ -121,7 +132,7 @@ class Problem:
     def trap_potential(self, x):
         """The one-coordinate trap term 1/2 m omega^2 (x - a)^2 (x any shape): V is the sum of
         it over the coordinates plus the pair interaction, which is what lets a grid method
-        split the propagation by axis (``reference/grid.py``, method "split")."""
+        split the propagation by axis (``reference.grid.stepper``, method "split")."""
         return 0.5 * self.m * self.omega**2 * (x - self.center) ** 2
 
     def grad_potential(self, x):
@@ -194,8 +205,9 @@ def _bosons_fields(p: dict[str, Any]) -> dict[str, Any]:
 
 
 # Default grids (points per axis for d = 1..4) follow the grid rule of thumb in
-# PRACTICAL-NOTES.md: box half-width >= max_t |mean| + 6 sigma, dx <= pi / k_max;
-# the bosons' grids are the authors' (100 points at n = 2, 50 at n = 3 on [-1.5, 1.5]).
+# docs/problems.md ("Grid rule of thumb"): box half-width >= max_t |mean| + 6 sigma, dx <= pi / k_max;
+# the bosons' grids and box are the authors' (100 points at n = 2, 50 at n = 3 on [-1.5, 1.5]),
+# a box narrower than the rule at late times (docs/problems.md says by how much).
 PROBLEM_SPECS: dict[str, _Spec] = {
     "harmonic_1d": _Spec(
         "1-D harmonic oscillator, trap centre 0.1, wide Gaussian start",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from reference.problems import Problem
+from solvers.options import Option
 
-__all__ = ["Cost", "Monitor", "Solution", "Solver", "SolverConfigError"]
+__all__ = ["Cost", "Monitor", "Solution", "Solver", "SolverConfigError", "peak_memory"]
 
 
 Monitor = Callable[["Solution"], dict[str, float]]
@@ -77,6 +79,18 @@ def compute_threads() -> int:
         if value.isdigit() and int(value) > 0:
             return int(value)
     return os.cpu_count() or 1
+
+
+def peak_memory(device: str = "cpu") -> tuple[float, float | None]:
+    """(peak host RSS, peak GPU memory allocated by torch) of this process in MiB; the GPU
+    figure is None off CUDA. ru_maxrss is in KiB on Linux: the resident high-water mark."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    gpu = None
+    if str(device).startswith("cuda"):
+        import torch
+
+        gpu = torch.cuda.max_memory_allocated(device) / 2**20
+    return rss, gpu
 
 
 class Solution(ABC):
@@ -127,13 +141,43 @@ class Solution(ABC):
 class Solver(ABC):
     """A method. Construct with options (validated at once), then ``fit(problem)``.
 
-    ``name`` is the registry key; ``config()`` returns every option with its value, recorded
-    with the results so that a row can be reproduced. ``budget`` caps the work: a dict with
-    optional keys ``max_iters`` and ``max_seconds``, interpreted by each method.
+    Every fact about a solver is declared here, on its class, once; the harness, the
+    regression gate and the reports read these and never test a solver's name:
+
+    * ``name``: the registry key; ``label`` (legends, tables), ``short_label`` (narrow panel
+      titles; default ``label``) and ``color`` (None: a colour-blind-safe palette picks one);
+    * ``is_floor``: the solver is a sampling floor (the oracle), drawn as a band under the
+      other samplers; ``is_reference``: its solution is the grid reference itself, so it is
+      not scored against the reference;
+    * ``deterministic`` (same input, same bits), ``trained`` (it trains through
+      ``solvers.training``), ``sampler`` (metrics are estimated from sampled paths);
+    * ``tolerance``: the relative regression band its metrics need between runs on two
+      machines (see ``dsm_bench.harness.check``);
+    * ``option_specs``: every option with its default, constraint and help
+      (``solvers.options``); ``defaults`` is derived from it.
+
+    ``config()`` returns every option with its value, recorded with the results so that a
+    row can be reproduced. ``budget`` caps the work: a dict with optional keys ``max_iters``
+    and ``max_seconds``.
     """
 
     name: ClassVar[str]
+    label: ClassVar[str]
+    short_label: ClassVar[str | None] = None
+    color: ClassVar[str | None] = None
+    is_floor: ClassVar[bool] = False
+    is_reference: ClassVar[bool] = False
+    deterministic: ClassVar[bool] = False
+    trained: ClassVar[bool] = False
+    sampler: ClassVar[bool] = False
+    tolerance: ClassVar[float] = 0.25
+    option_specs: ClassVar[dict[str, Option]] = {}
     defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "option_specs" in cls.__dict__:
+            cls.defaults = {key: spec.default for key, spec in cls.option_specs.items()}
 
     def __init__(self, **options: Any):
         unknown = set(options) - set(self.defaults)
@@ -143,10 +187,29 @@ class Solver(ABC):
                 f"valid options: {', '.join(sorted(self.defaults))}"
             )
         self.options = {**self.defaults, **options}
+        for key, spec in self.option_specs.items():
+            problem = spec.check(self.name, key, self.options[key])
+            if problem is not None:
+                raise SolverConfigError(problem)
         self.validate()
 
+    @classmethod
+    def facts(cls) -> dict[str, Any]:
+        """The declared facts as the results row records them (``dsm_bench.schema``)."""
+        return {
+            "solver_label": cls.label,
+            "solver_short_label": cls.short_label or cls.label,
+            "solver_color": cls.color or "",
+            "solver_floor": bool(cls.is_floor),
+            "solver_deterministic": bool(cls.deterministic),
+            "solver_trained": bool(cls.trained),
+            "solver_sampler": bool(cls.sampler),
+            "solver_tolerance": float(cls.tolerance),
+        }
+
     def validate(self) -> None:
-        """Check option values; raise SolverConfigError naming the allowed values."""
+        """Checks that involve more than one option or the machine (each option's own
+        constraint is checked before); raise SolverConfigError naming the valid values."""
 
     def config(self) -> dict[str, Any]:
         return {"solver": self.name, **self.options}
@@ -165,7 +228,7 @@ class Solver(ABC):
         ``cost.stop_reason`` says which ended training ("completed", "max_iters",
         "time_budget"). monitor: called as ``monitor(solution_so_far)`` every
         ``budget["monitor_every"]`` iterations (default: never); it returns a dict of floats
-        (e.g. errors from benchmarks.metrics) that is appended to the history row of that
+        (e.g. errors from dsm_bench.metrics) that is appended to the history row of that
         iteration; the time it takes is excluded from ``train_s``. progress: show a progress
         bar (tqdm) on long work.
         """

@@ -1,4 +1,4 @@
-"""Adapter exposing reference.grid (Crank-Nicolson on a grid) as the ``grid`` Solver.
+"""Adapter exposing ``reference.grid`` (Crank-Nicolson on a grid) as the ``grid`` Solver.
 
 Observables and psi are stored at ``n_store_times`` evenly spaced times (the metrics' 101
 evaluation times by default) or every ``store_every``-th step, not at all 1001 steps: psi at
@@ -8,14 +8,16 @@ every step of a 50^3 grid would take 2 GB.
 from __future__ import annotations
 
 import math
-import resource
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from reference import grid as cn
 from reference.problems import Problem
-from solvers.base import Cost, Monitor, Solution, Solver, SolverConfigError
+from solvers.base import Cost, Monitor, Solution, Solver, peak_memory
+from solvers.options import Boolean, Choice, Integer, NoneOr, Option, Real
+
+__all__ = ["GridSolution", "GridSolver"]
 
 
 class GridSolution(Solution):
@@ -57,30 +59,37 @@ def _auto_substeps(problem: Problem) -> int:
 
 
 class GridSolver(Solver):
-    """Crank-Nicolson on a uniform grid with Dirichlet walls (see reference/grid.py)."""
+    """Crank-Nicolson on a uniform grid with Dirichlet walls (see ``reference.grid``)."""
 
     name = "grid"
-    defaults: dict[str, Any] = {
-        "n_points": None,       # None: problem.default_grid_points()
-        "order": 8,             # stencil order: 2, 4, 6, 8
-        "substeps": None,       # CN steps per problem step; None: see _auto_substeps
-        "method": "auto",       # auto (1-D direct, else split) | split | direct | jacobi | bicgstab | gmres
-        "tol": 2e-11,           # relative residual of the iterative solve
-        "n_store_times": 101,
-        "store_every": None,
-        "store_psi": True,
-        "max_memory_gb": None,  # None: MemAvailable
+    label = "Crank-Nicolson grid"
+    short_label = "CN grid"
+    color = "#009E73"  # Okabe-Ito bluish green
+    deterministic = True
+    # its solution IS the grid reference where no closed form exists: not scored against itself
+    is_reference = True
+    # float64 throughout and no randomness: the same bits on one machine; between machines BLAS
+    # and thread counts reorder sums (~1e-12 relative on psi), far below 1e-6 of any error
+    tolerance = 1e-6
+    option_specs: ClassVar[dict[str, Option]] = {
+        "n_points": Option(None, NoneOr(Integer(3)),
+                           "grid points per axis; none: the problem's default grid"),
+        "order": Option(8, Choice(*sorted(cn.LAPLACIAN_STENCILS)),
+                        "order of the finite-difference stencils"),
+        "substeps": Option(None, NoneOr(Integer(1)),
+                           "CN steps per problem time step; none: tau <= 2.5e-4 in 1-D, 1 above"),
+        "method": Option("auto", Choice(*cn.METHODS),
+                         "linear solve of a step; auto: direct LU in 1-D, split by axis above"),
+        "tol": Option(2e-11, Real(0, 1, closed="neither"),
+                      "relative residual of the iterative solves (jacobi, bicgstab, gmres)"),
+        "n_store_times": Option(101, Integer(2), "evenly spaced times whose psi is kept"),
+        "store_every": Option(None, NoneOr(Integer(1)),
+                              "keep psi every this many steps instead (plus the last)"),
+        "store_psi": Option(True, Boolean(),
+                            "keep psi (needed for drift); false: observables only"),
+        "max_memory_gb": Option(None, NoneOr(Real(0, closed="neither")),
+                                "refuse grids whose estimate exceeds this; none: MemAvailable"),
     }
-
-    def validate(self) -> None:
-        o = self.options
-        if o["order"] not in cn.LAPLACIAN_STENCILS:
-            raise SolverConfigError(f"grid: order={o['order']!r}; valid: "
-                                    f"{sorted(cn.LAPLACIAN_STENCILS)}")
-        if o["method"] not in cn.METHODS:
-            raise SolverConfigError(f"grid: method={o['method']!r}; valid: {', '.join(cn.METHODS)}")
-        if o["substeps"] is not None and (not isinstance(o["substeps"], int) or o["substeps"] < 1):
-            raise SolverConfigError(f"grid: substeps={o['substeps']!r} must be an integer >= 1")
 
     def _memory(self, problem: Problem) -> int:
         o = self.options
@@ -112,7 +121,7 @@ class GridSolver(Solver):
         cost = Cost(
             train_s=result.wall_s, iters=result.n_steps,
             s_per_iter=result.wall_s / max(result.n_steps, 1),
-            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            peak_rss_mb=peak_memory("cpu")[0],
             n_params=result.grid.size, device="cpu", dtype="complex128",
         )
         return GridSolution(problem, cost, result)

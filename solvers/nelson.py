@@ -16,18 +16,29 @@ random numbers come from an explicit ``torch.Generator`` so that a seed fixes th
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
 from reference.problems import Problem
 
-__all__ = ["Drift", "euler_maruyama", "sample_initial", "sample_paths", "time_indices"]
+__all__ = ["CPU_CHUNK", "Drift", "euler_maruyama", "sample_initial", "sample_paths", "time_indices",
+           "uses_cuda_graph"]
 
-# drift(x, t) -> v + nu u at points x (b, d) and one time t (a 0-d tensor)
+# drift(x, t) -> v + nu u at points x (b, d) and one time t (a 0-d tensor); the result may be
+# a buffer the drift reuses at its next call
 Drift = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# paths per drift call on a CPU: a chunk's (paths, 2 width) activations stay in the core's
+# cache between layers (measured choice: docs/results.md)
+CPU_CHUNK = 2048
+# fewest paths per chunk when splitting a small batch among workers: below this the Python
+# overhead of a drift call (tens of us, under the GIL) outweighs the arithmetic
+MIN_CHUNK = 32
 
 
 def time_indices(problem: Problem, times: np.ndarray) -> np.ndarray:
@@ -60,12 +71,25 @@ def euler_maruyama(
     nu: float,
     generator: torch.Generator,
     record: torch.Tensor | None = None,
+    chunk: int | None = None,
+    workers: int | None = None,
 ) -> torch.Tensor:
     """Roll Nelson's process over the problem's N steps from x0 (b, d).
 
     Returns the states at the step indices ``record`` (a sorted int64 tensor, default all
-    N + 1), shape (len(record), b, d). No host-device synchronisation happens inside the loop:
-    times are indexed from a device tensor and states are written into a preallocated buffer.
+    N + 1), shape (len(record), b, d). Each step draws its Gaussian increments for the whole
+    batch in one call (so the paths depend on the seed and b only, not on ``chunk``), then
+    evaluates the drift on chunks of ``chunk`` paths (default ``CPU_CHUNK`` on a CPU, or less
+    so that every worker gets one; all b on CUDA) so that a CPU keeps a chunk's activations in
+    cache. The drift may return a buffer that it reuses (``solvers.dsm.drift``): it is consumed
+    before the next call. No host-device synchronisation happens inside the loop; on CUDA a
+    drift marked ``graph_safe`` runs as one captured CUDA graph per step.
+
+    On a CPU the chunks of a step are shared among ``workers`` threads (default: torch's
+    thread count), each running torch with one intra-op thread: a thread per chunk needs one
+    join per step instead of a thread barrier inside every op, which matters most on a busy
+    machine. For a given ``chunk`` the numbers do not depend on ``workers``; the default chunk
+    does, and a matmul's rounding may depend on its row count (float32 rounding, no more).
     """
     n_steps, dt = problem.n_steps, problem.dt
     noise = math.sqrt(nu * problem.diffusion * dt)
@@ -77,17 +101,101 @@ def euler_maruyama(
         record_list = [int(i) for i in record]
     slot = {step: k for k, step in enumerate(record_list)}
     out = torch.empty((len(record_list), *x0.shape), dtype=dtype, device=device)
-    x = x0
     with torch.no_grad():
+        x = x0.clone(memory_format=torch.contiguous_format)  # advanced in place
+        xi = torch.empty_like(x)
         if 0 in slot:
             out[slot[0]] = x
         last = max(record_list) if record_list else 0
-        for i in range(last):
-            xi = torch.randn(x.shape, generator=generator, dtype=dtype, device=device)
-            x = x + dt * drift(x, times[i]) + noise * xi
-            if i + 1 in slot:
-                out[slot[i + 1]] = x
+        if workers is None:
+            workers = torch.get_num_threads() if device.type == "cpu" else 1
+        with _stepper(drift, x, xi, dt, chunk, workers) as step:
+            for i in range(last):
+                torch.randn(x.shape, generator=generator, out=xi)
+                xi.mul_(noise)
+                step(times[i])
+                if i + 1 in slot:
+                    out[slot[i + 1]] = x
     return out
+
+
+@contextlib.contextmanager
+def _stepper(drift: Drift, x: torch.Tensor, xi: torch.Tensor, dt: float, chunk: int | None,
+             workers: int) -> Iterator[Callable[[torch.Tensor], None]]:
+    """t -> one Euler-Maruyama step x <- x + dt b(x, t) + xi, in place (xi already scaled).
+
+    The arithmetic is the plain step's, (x + dt b) + xi, in its order, so that a chunked,
+    threaded or captured step gives the same float32 numbers. CUDA with a ``graph_safe``
+    drift: the step is captured once as a CUDA graph and replayed (the random draw stays
+    outside the graph: the generator's stream is the eager one)."""
+    n = x.shape[0]
+    if chunk is None:  # on a CPU, a chunk per worker (B = 100 training paths: 2 x 50)
+        chunk = (min(CPU_CHUNK, max(MIN_CHUNK, -(-n // max(1, workers))))
+                 if x.device.type == "cpu" else n)
+    chunk = max(1, min(chunk, n))
+    scaled = torch.empty_like(x)
+    parts = [(x[lo:lo + chunk], xi[lo:lo + chunk], scaled[lo:lo + chunk])
+             for lo in range(0, n, chunk)]
+
+    def advance(group: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], t: torch.Tensor
+                ) -> None:
+        for xc, xic, sc in group:
+            torch.mul(drift(xc, t), dt, out=sc)
+            xc.add_(sc).add_(xic)
+
+    if uses_cuda_graph(drift, x.device):
+        yield _cuda_graph(lambda t: advance(parts, t), x)
+        return
+    workers = max(1, min(workers, len(parts)))
+    if workers == 1:
+        yield lambda t: advance(parts, t)
+        return
+    # contiguous groups of chunks, one per thread; the calling thread takes the first
+    groups = [parts[k * len(parts) // workers:(k + 1) * len(parts) // workers]
+              for k in range(workers)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers - 1, initializer=torch.set_num_threads,
+                                initargs=(1,)) as pool:
+            def step(t: torch.Tensor) -> None:
+                pending = [pool.submit(advance, group, t) for group in groups[1:]]
+                advance(groups[0], t)
+                for job in pending:
+                    job.result()
+
+            yield step
+    finally:
+        torch.set_num_threads(threads)
+
+
+def uses_cuda_graph(drift: Drift, device: torch.device) -> bool:
+    """Whether the sampler captures its step as a CUDA graph: on CUDA, for a drift that
+    declares ``graph_safe`` (fixed-shape kernels, no host synchronisation)."""
+    return device.type == "cuda" and bool(getattr(drift, "graph_safe", False))
+
+
+def _cuda_graph(eager: Callable[[torch.Tensor], None], x: torch.Tensor
+                ) -> Callable[[torch.Tensor], None]:
+    """``eager`` captured as a CUDA graph reading its time from a static 0-d tensor."""
+    t_static = torch.zeros((), dtype=x.dtype, device=x.device)
+    saved = x.clone()
+    stream = torch.cuda.Stream(device=x.device)
+    stream.wait_stream(torch.cuda.current_stream(x.device))
+    with torch.cuda.stream(stream):  # warm-up off the capture: allocates the drift's buffers
+        for _ in range(2):
+            eager(t_static)
+    torch.cuda.current_stream(x.device).wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        eager(t_static)
+    x.copy_(saved)  # the warm-up advanced x (a capture records without running)
+
+    def replay(t: torch.Tensor) -> None:
+        t_static.copy_(t)
+        graph.replay()
+
+    return replay
 
 
 def sample_paths(

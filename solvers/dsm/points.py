@@ -1,0 +1,60 @@
+"""Training points: where DSM evaluates its residuals.
+
+Each epoch simulates B paths of Nelson's process with the current networks,
+
+    dX = (v + nu u)(X, t) dt + sqrt(nu hbar / m) dW,    X_0 ~ rho_0,
+
+by Euler-Maruyama (``solvers.nelson``, no gradients), and takes (x, t) points along them, so
+that training concentrates where the current model puts its probability mass.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from reference.problems import Problem
+from solvers.dsm.networks import DSMNetworks
+from solvers.nelson import euler_maruyama, sample_initial
+
+__all__ = ["training_points"]
+
+
+def training_points(
+    nets: DSMNetworks,
+    problem: Problem,
+    *,
+    n_paths: int,
+    n_times: int,
+    nu: float,
+    scheme: str,
+    generator: torch.Generator,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training points (x (P, d), t (P,)) from B = n_paths simulated paths, P = B (M + 1).
+
+    ``interpolated``: from the states X_i at M random steps i one extra Euler-Maruyama step of
+    random length tau in [0, dt), at time t_i + tau, so that training times cover [0, T]
+    continuously; ``grid``: the states themselves at t_i. Both add the start points (t = 0)
+    as the first B points (the initial-condition loss term reads them there).
+    """
+    n_steps, dt = problem.n_steps, problem.dt
+
+    drift = nets.drift_function(nu)
+    with torch.no_grad():
+        x0 = sample_initial(problem, n_paths, generator, dtype, device)
+        states = euler_maruyama(drift, x0, problem, nu=nu, generator=generator)  # (N+1, B, d)
+        m = min(n_times, n_steps)
+        steps = torch.randperm(n_steps, generator=generator, device=device)[:m]
+        xs = states[steps].reshape(-1, problem.d)  # (M B, d)
+        ts = (steps.to(dtype) * dt).repeat_interleave(n_paths)
+        if scheme == "interpolated":
+            tau = dt * torch.rand(ts.shape, generator=generator, dtype=dtype, device=device)
+            xi = torch.randn(xs.shape, generator=generator, dtype=dtype, device=device)
+            noise = torch.sqrt(nu * problem.diffusion * tau)[:, None]
+            xs = xs + tau[:, None] * drift(xs, ts[:, None]) + noise * xi
+            ts = ts + tau
+        x = torch.cat([states[0], xs])
+        t = torch.cat([torch.zeros(n_paths, dtype=dtype, device=device), ts])
+    return x, t
+

@@ -1,0 +1,194 @@
+"""Solver registry: the built-ins, installed plugins and plugin files or modules.
+
+A solver reaches the registry by one of four routes, and then every command, the asv
+benchmarks and the report know it:
+
+* built in: a line in ``BUILTIN`` (imported lazily, so that listing solvers or running the
+  grid does not import torch or DeepXDE);
+* an installed package's entry point in the group ``dsm_bench.solvers``
+  (``name = "package.module:Class"``);
+* ``--plugin path/to/file.py`` on the command line (``load_plugin``);
+* a suite's ``plugins = ["package.module"]`` (``load_plugin`` too).
+
+A plugin that fails to import or breaks the interface raises ``PluginError`` naming the
+plugin and what is wrong; the command line turns it into exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from solvers.base import Solver, SolverConfigError
+from solvers.options import Option
+
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "PluginError", "get_solver", "interface_problems",
+           "load_plugin", "register", "solver_class", "solver_names", "unavailable_reason"]
+
+ENTRY_POINT_GROUP = "dsm_bench.solvers"
+
+BUILTIN: dict[str, str] = {
+    "grid": "solvers.grid:GridSolver",
+    "dsm": "solvers.dsm:DSMSolver",
+    "oracle": "solvers.oracle:OracleSolver",
+    "pinn": "solvers.pinn:PINNSolver",
+    "tvmc": "solvers.tvmc:TVMCSolver",
+}
+# built-ins whose dependencies come with a pip extra (``pip install -e ".[tvmc]"``): without
+# it they are listed as unavailable and their suite rows are infeasible
+OPTIONAL: dict[str, str] = {"tvmc": "tvmc"}
+
+# name -> "module:Class" (not imported yet) or the class itself
+_REGISTRY: dict[str, str | type[Solver]] = {}
+_ORIGIN: dict[str, str] = {}  # name -> where it came from, for error messages
+_LOADED = False
+
+
+class PluginError(SolverConfigError):
+    """A plugin could not be imported, or its solver breaks the interface."""
+
+
+def _discover() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    for name, target in BUILTIN.items():
+        _REGISTRY.setdefault(name, target)
+        _ORIGIN.setdefault(name, "built in")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in BUILTIN:
+            continue  # a built-in name is not replaced by an installed package
+        _REGISTRY.setdefault(ep.name, ep.value)
+        _ORIGIN.setdefault(ep.name, f"entry point {ep.name} = {ep.value} "
+                                    f"({ep.dist.name if ep.dist else 'installed package'})")
+
+
+def interface_problems(cls: Any) -> list[str]:
+    """What is wrong with a solver class (empty when it honours ``solvers.base.Solver``)."""
+    if not (inspect.isclass(cls) and issubclass(cls, Solver)):
+        return [f"{cls!r} is not a subclass of solvers.base.Solver"]
+    problems = []
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        problems.append(f"name must be an identifier string (got {name!r})")
+    if not isinstance(getattr(cls, "label", None), str) or not cls.label:
+        problems.append("label must be a non-empty string")
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(cls.__abstractmethods__))
+        problems.append(f"does not implement {missing}")
+    if not isinstance(cls.option_specs, dict) or not all(
+            isinstance(v, Option) for v in cls.option_specs.values()):
+        problems.append("option_specs must map option names to solvers.options.Option")
+    tolerance = getattr(cls, "tolerance", None)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
+        problems.append(f"tolerance must be a number >= 0 (got {tolerance!r})")
+    for flag in ("is_floor", "is_reference", "deterministic", "trained", "sampler"):
+        if not isinstance(getattr(cls, flag, None), bool):
+            problems.append(f"{flag} must be true or false")
+    return problems
+
+
+def register(cls: type[Solver], origin: str = "registered in code") -> type[Solver]:
+    """Add a solver class (checked against the interface) under ``cls.name``."""
+    _discover()
+    problems = interface_problems(cls)
+    if problems:
+        raise PluginError(f"solver {getattr(cls, '__name__', cls)!r} from {origin}: "
+                          + "; ".join(problems))
+    existing = _REGISTRY.get(cls.name)
+    if existing is not None and existing is not cls and _ORIGIN.get(cls.name) != origin:
+        raise PluginError(f"solver name {cls.name!r} from {origin} is already taken by "
+                          f"{_ORIGIN.get(cls.name)}")
+    _REGISTRY[cls.name] = cls
+    _ORIGIN[cls.name] = origin
+    return cls
+
+
+def _solver_classes_in(module: Any) -> list[type[Solver]]:
+    # defined in the module, or exported by a package's __all__; abstract ones too: a solver
+    # that forgot fit() is reported, not silently skipped
+    exported = set(getattr(module, "__all__", ()))
+    return [obj for key, obj in vars(module).items()
+            if inspect.isclass(obj) and issubclass(obj, Solver) and "name" in obj.__dict__
+            and (obj.__module__ == module.__name__ or key in exported)]
+
+
+def load_plugin(spec: str | Path) -> list[str]:
+    """Import a plugin, a ``.py`` file or a dotted module name, and register every solver
+    class defined in it. Returns the names registered."""
+    text = str(spec)
+    origin = f"plugin {text}"
+    try:
+        if text.endswith(".py") or Path(text).is_file():
+            path = Path(text).resolve()
+            if not path.is_file():
+                raise PluginError(f"{origin}: no such file")
+            module_name = f"dsm_bench_plugin_{path.stem}"
+            module_spec = importlib.util.spec_from_file_location(module_name, path)
+            if module_spec is None or module_spec.loader is None:
+                raise PluginError(f"{origin}: not an importable Python file")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(text)
+    except PluginError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's, named as such
+        raise PluginError(f"{origin} failed to import: {type(exc).__name__}: {exc}") from exc
+    classes = _solver_classes_in(module)
+    if not classes:
+        raise PluginError(f"{origin} defines no solver (a subclass of solvers.base.Solver "
+                          "with a name)")
+    return [register(cls, origin).name for cls in classes]
+
+
+def solver_names() -> list[str]:
+    _discover()
+    return list(_REGISTRY)
+
+
+def solver_class(name: str) -> type[Solver]:
+    """The class registered under ``name``, imported on first use. An entry point or a
+    built-in that cannot be imported raises ImportError; one that imports but breaks the
+    interface raises PluginError."""
+    _discover()
+    if name not in _REGISTRY:
+        raise SolverConfigError(f"unknown solver {name!r}; valid solvers: {', '.join(_REGISTRY)}")
+    target = _REGISTRY[name]
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except ImportError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(f"solver {name!r} ({_ORIGIN[name]}) failed to import: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        problems = interface_problems(cls)
+        if not problems and cls.name != name:
+            problems = [f"its class declares name {cls.name!r}"]
+        if problems:
+            raise PluginError(f"solver {name!r} ({_ORIGIN[name]}): " + "; ".join(problems))
+        _REGISTRY[name] = cls
+        target = cls
+    return target
+
+
+def unavailable_reason(name: str) -> str | None:
+    """None when the solver imports; else why not (a missing optional dependency)."""
+    try:
+        solver_class(name)
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+def get_solver(name: str, **options: Any) -> Solver:
+    return solver_class(name)(**options)
