@@ -1,21 +1,25 @@
-"""asv benchmarks over the smoke suite (solver x problem x d): solve time, peak memory and
-the error metrics. Kept thin on purpose: asv registers every time_/track_/peakmem_/mem_ name
-in this module, so the helpers live in benchmarks.suites (asv_*) and benchmarks.run.
+"""asv benchmarks over a suite (solver x problem x d; ``smoke`` unless
+``DSM_BENCH_ASV_SUITE`` names another): solve time, peak memory and every gated error metric.
 
-Run: ``asv machine --yes`` once, then ``asv run --python=same --quick`` (see README).
+Kept thin on purpose: asv registers every time_/track_/peakmem_/mem_ name in this module, so
+the helpers live in ``dsm_bench.harness.asv``. The ``track_*`` benchmarks are generated from
+``dsm_bench.schema.METRIC_TABLE``: a new metric there is tracked here too.
+
+Run: ``asv machine --yes`` once, then ``asv run --python=same --quick`` (see docs/usage.md).
 """
 
 import math
 import tempfile
 
-from benchmarks.suites import asv_parameters, asv_setup, asv_skipped
+from dsm_bench.harness.asv import asv_parameters, asv_setup, asv_skipped, asv_suite
+from dsm_bench.schema import METRIC_TABLE
 
-SUITE = "smoke"
+SUITE = asv_suite()
 SOLVERS, PROBLEMS, DIMS = asv_parameters(SUITE)
 
 
 class Solve:
-    """Training cost of one smoke-suite solve (the fit only; evaluation is not timed)."""
+    """Training cost of one suite solve (the fit only; evaluation is not timed)."""
 
     params = (SOLVERS, PROBLEMS, DIMS)
     param_names = ["solver", "problem", "d"]
@@ -36,8 +40,8 @@ class Solve:
 
 
 def _cached_metrics():
-    from benchmarks.run import read_results, run_suite
-    from benchmarks.suites import load_suite
+    from dsm_bench.harness.runner import read_results, run_suite
+    from dsm_bench.harness.suites import load_suite
 
     with tempfile.TemporaryDirectory(prefix="dsm-bench-asv-") as out:
         run_suite(load_suite(SUITE), out, progress=False)
@@ -46,7 +50,7 @@ def _cached_metrics():
 
 
 class Errors:
-    """Error metrics of the smoke suite's runs (each run once, isolated, in setup_cache)."""
+    """Error metrics of the suite's runs (each run once, isolated, in setup_cache)."""
 
     params = (SOLVERS, PROBLEMS, DIMS)
     param_names = ["solver", "problem", "d"]
@@ -61,43 +65,23 @@ class Errors:
     def setup(self, cache, solver, problem, d):
         self.row = cache.get(f"{solver}/{problem}/{d}")
         if self.row is None or self.row["status"] != "ok":
-            raise NotImplementedError(f"no ok smoke run for {solver}/{problem}/{d}")
+            raise NotImplementedError(f"no ok run for {solver}/{problem}/{d}")
 
     def _metric(self, name):
         value = self.row.get(name)
         return float(value) if value is not None and math.isfinite(float(value)) else math.nan
 
-    def track_mean_err(self, cache, solver, problem, d):
-        return self._metric("mean_err")
 
-    track_mean_err.unit = "relative L2 over time"
+def _tracker(name):
+    def track(self, cache, solver, problem, d):
+        return self._metric(name)
 
-    def track_var_err(self, cache, solver, problem, d):
-        return self._metric("var_err")
+    return track
 
-    track_var_err.unit = "relative L2 over time"
 
-    def track_w1_err(self, cache, solver, problem, d):
-        return self._metric("w1_err")
-
-    track_w1_err.unit = "length (1-Wasserstein)"
-
-    def track_energy_drift(self, cache, solver, problem, d):
-        return self._metric("energy_drift")
-
-    track_energy_drift.unit = "relative"
-
-    def track_u_err(self, cache, solver, problem, d):
-        return self._metric("u_err")
-
-    track_u_err.unit = "relative L2 under rho"
-
-    def track_v_err(self, cache, solver, problem, d):
-        return self._metric("v_err")
-
-    track_v_err.unit = "relative L2 under rho"
-
-    def track_com_var_err(self, cache, solver, problem, d):
-        return self._metric("com_var_err")
-
-    track_com_var_err.unit = "relative L2 over time"
+for _metric in METRIC_TABLE:
+    if _metric.gated:
+        _track = _tracker(_metric.name)
+        _track.__name__ = f"track_{_metric.name}"
+        _track.unit = _metric.unit
+        setattr(Errors, _track.__name__, _track)

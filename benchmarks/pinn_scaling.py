@@ -2,13 +2,26 @@
 
     python -m benchmarks.pinn_scaling --problem harmonic --dims 1 2 3 5 10 --max-seconds 60
     python -m benchmarks.pinn_scaling --problem harmonic_1d --max-seconds 600 --out pinn_1d.csv
+    python -m benchmarks.pinn_scaling --cost --dims 1 100 --set laplacian=hutchinson ...
+    python -m benchmarks.pinn_scaling --residual-cost --dims 1 100
 
 Every (problem, d) is trained and scored in its own subprocess (DeepXDE sets process-wide torch
 defaults, and the peak resident memory ``ru_maxrss`` is then that run's alone) through
-``benchmarks.single_run.run_one``: the same metrics and cost columns as ``dsm-bench solve``.
+``dsm_bench.harness.single_run.run_one``: the same metrics and cost columns as ``dsm-bench solve``.
 The table reports the error reached, the iterations done, the wall time per iteration and the
 peak memory; ``--set key=value`` passes PINN options (and budget / evaluation settings) exactly
 as ``dsm-bench solve`` does. Wall times depend on the machine's load: state it with the table.
+
+``--cost`` measures the training cost alone: CPU seconds per iteration (process time, which a
+loaded machine disturbs far less than wall time), as the difference between a fit of
+``--max-iters`` and one of 5 iterations (set-up and the first evaluations cancel), and the peak
+resident memory of the longer fit, each in a fresh process.
+
+``--residual-cost`` times the residual's Laplacian alone, in one process and interleaved (so that
+the machine's load hits every variant alike): CPU seconds of one residual evaluation and its
+backward pass to the weights, on num_domain = 2000 points of the default 64 x 4 net, for the
+exact Laplacian at each d and the stochastic ones (k = 1) both ways of taking Hessian-vector
+products.
 
 (No ``time_*`` / ``track_*`` names here: asv imports every module of this folder.)
 """
@@ -34,21 +47,15 @@ def run_single(spec: dict[str, Any]) -> dict[str, Any]:
     """Train and score one configuration in this process; returns the table row."""
     import torch
 
-    from benchmarks.single_run import RunSpec, run_one
+    from dsm_bench.harness.single_run import RunSpec, run_one
 
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     run = RunSpec(solver="pinn", problem=spec["problem"], d=spec.get("d"), seed=spec["seed"],
                   solver_options=spec["options"], problem_overrides=spec["overrides"],
                   budget=spec["budget"], evaluation=spec["evaluation"])
-    try:
-        result = run_one(run, progress=spec.get("progress", False),
-                         monitor_every=spec.get("monitor_every") or None)
-    except ModuleNotFoundError as exc:
-        if "solvers.grid" not in str(exc):
-            raise
-        # the grid solver adapter is not registered yet: score against reference.grid directly
-        return _run_against_grid_module(run, spec)
+    result = run_one(run, progress=spec.get("progress", False),
+                     monitor_every=spec.get("monitor_every") or None)
     row = {k: result.row.get(k) for k in COLUMNS if k in result.row}
     history = result.solution.history
     if spec.get("monitor_every"):
@@ -62,28 +69,80 @@ def run_single(spec: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _run_against_grid_module(run, spec: dict[str, Any]) -> dict[str, Any]:
-    """Fit and evaluate with reference.grid.solve (Crank-Nicolson on the problem's default
-    grid) as the reference: the same metrics.evaluate, without the registry's grid solver."""
-    from benchmarks.metrics import evaluate
-    from benchmarks.single_run import build_problem
-    from reference import grid
-    from solvers import get_solver
+def iteration_cost(spec: dict[str, Any]) -> dict[str, Any]:
+    """CPU seconds of ``spec["budget"]["max_iters"]`` iterations (no evaluation) and peak RSS."""
+    import time
 
-    problem = build_problem(run)
-    reference = grid.solve(problem, store_psi=False)
-    solver = get_solver("pinn", **{"seed": run.seed, **run.solver_options})
-    solution = solver.fit(problem, budget=dict(run.budget), progress=spec.get("progress", False))
-    ev = run.evaluation
-    evaluation = evaluate(problem, solution, reference=reference, reference_kind="grid",
-                          n_eval_times=int(ev["n_eval_times"]), seed=int(ev["eval_seed"]))
-    row = {**solution.cost.as_dict(), **evaluation.metrics}
-    row = {k: row.get(k) for k in COLUMNS if k in row}
-    row.update(problem=run.problem, d=problem.d, status="ok",
-               message="reference: reference.grid.solve (default grid)",
-               final_loss=float(solution.history["loss"].iloc[-1]),
-               config=json.dumps(solver.config(), default=str))
-    return row
+    import torch
+
+    from reference.problems import get_problem
+    from solvers import get_solver
+    from solvers.base import peak_memory
+
+    torch.set_num_threads(int(spec.get("threads") or 1))
+    problem = get_problem(spec["problem"], **({"d": spec["d"]} if spec.get("d") else {}),
+                          **spec["overrides"])
+    solver = get_solver("pinn", **{"lbfgs": 0, **spec["options"]})
+    tic = time.process_time()
+    solution = solver.fit(problem, budget={"max_iters": spec["budget"]["max_iters"]})
+    return {"problem": spec["problem"], "d": problem.d, "iters": solution.cost.iters,
+            "cpu_s": time.process_time() - tic, "train_s": solution.cost.train_s,
+            "peak_rss_mb": peak_memory()[0], "status": "ok", "message": ""}
+
+
+def residual_cost(dims: list[int], reps: int = 10, rounds: int = 3) -> list[dict[str, Any]]:
+    """CPU seconds per residual + backward, median over interleaved rounds."""
+    import statistics
+    import time
+
+    import torch
+
+    from reference.problems import get_problem
+    from solvers.pinn.backend import import_deepxde
+    from solvers.pinn.residual import schrodinger_residual
+
+    dde = import_deepxde()
+    torch.set_num_threads(1)
+    variants = [("exact", "forward_over_reverse"), ("hutchinson", "forward_over_reverse"),
+                ("hutchinson", "reverse_over_reverse")]
+    cases = [(d, lap, hvp) for d in dims for lap, hvp in variants if lap != "exact" or d <= 10]
+    nets = {d: dde.nn.FNN([d + 1] + [64] * 4 + [2], "tanh", "Glorot normal") for d in dims}
+    times: dict[tuple, list[float]] = {case: [] for case in cases}
+    for _ in range(rounds):
+        for case in cases:
+            d, lap, hvp = case
+            problem, net = get_problem("harmonic", d=d), nets[d]
+            x = torch.rand(2000, d + 1, requires_grad=True)
+            tic = time.process_time()
+            for _ in range(reps):
+                y = net(x)
+                r = schrodinger_residual(problem, x, y, laplacian=lap, k=1, net=net, hvp=hvp)
+                (r[0] ** 2 + r[1] ** 2).mean().backward()
+                dde.grad.clear()
+            times[case].append((time.process_time() - tic) / reps)
+    return [{"d": d, "laplacian": lap, "hvp": hvp if lap != "exact" else "",
+             "cpu_s": statistics.median(times[(d, lap, hvp)])} for d, lap, hvp in cases]
+
+
+def cost_rows(args: argparse.Namespace, options: dict[str, Any], overrides: dict[str, Any],
+              timeout: float) -> list[dict[str, Any]]:
+    rows = []
+    n = args.max_iters or 25
+    for d in args.dims or [None]:
+        runs = []
+        for iters in (5, n):
+            spec = {"problem": args.problem, "d": d, "options": options, "overrides": overrides,
+                    "budget": {"max_iters": iters}, "threads": args.threads, "cost": True}
+            runs.append(_run_in_subprocess(spec, timeout))
+        short, full = runs
+        row = dict(full)
+        if short.get("status") == full.get("status") == "ok":
+            row["cpu_s_per_iter"] = (full["cpu_s"] - short["cpu_s"]) / (full["iters"] - short["iters"])
+        rows.append(row)
+        print(f"done d={row.get('d')}: " + ", ".join(
+            f"{k}={_format(row.get(k))}" for k in ("status", "cpu_s_per_iter", "peak_rss_mb",
+                                                     "message") if _format(row.get(k))), flush=True)
+    return rows
 
 
 def _run_in_subprocess(spec: dict[str, Any], timeout: float | None) -> dict[str, Any]:
@@ -134,15 +193,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--monitor-every", type=int, default=0,
                         help="record mean_err / var_err every N iterations (time excluded)")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--cost", action="store_true",
+                        help="CPU seconds per iteration and peak memory only (no evaluation)")
+    parser.add_argument("--residual-cost", action="store_true",
+                        help="CPU seconds of one residual + backward per Laplacian (interleaved)")
     parser.add_argument("--single", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.single is not None:
-        row = run_single(json.loads(args.single))
+        spec = json.loads(args.single)
+        row = iteration_cost(spec) if spec.get("cost") else run_single(spec)
         print(json.dumps(row, default=float))
         return 0
 
-    from dsm_bench.cli import parse_settings, split_settings
+    if args.residual_cost:
+        rows = residual_cost(args.dims or [1, 100])
+        print(markdown_table(rows, ["d", "laplacian", "hvp", "cpu_s"]))
+        return 0
+
+    from dsm_bench.harness.settings import parse_settings, split_settings
 
     options, overrides, budget, evaluation = split_settings(parse_settings(args.set))
     options.setdefault("threads", args.threads)
@@ -151,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
         budget.setdefault("max_iters", args.max_iters)
     evaluation.setdefault("n_eval_times", args.n_eval_times)
     timeout = args.timeout or 4 * float(budget["max_seconds"]) + 600
+    if args.cost:
+        options.pop("threads", None)
+        rows = cost_rows(args, options, overrides, timeout)
+        print(f"\nPINN training cost on {args.problem}: options {json.dumps(options)}")
+        print(markdown_table(rows, ["problem", "d", "iters", "cpu_s_per_iter", "peak_rss_mb",
+                                    "status", "message"]))
+        return 0
     rows = []
     for d in args.dims or [None]:
         spec = {"problem": args.problem, "d": d, "seed": args.seed, "options": options,

@@ -15,67 +15,43 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dsm_bench.harness.settings import (
+    BUDGET_KEYS,
+    BUDGET_OPTIONS,
+    EVALUATION_KEYS,
+    EVALUATION_OPTIONS,
+    UsageError,
+    parse_settings,
+    settings_errors,
+    split_settings,
+)
+from dsm_bench.schema import COST, METRIC_TABLE
 from reference.problems import OVERRIDABLE, PROBLEM_SPECS, get_problem, problem_names
-from solvers import SolverConfigError, solver_class, solver_names
+from solvers import (
+    PluginError,
+    SolverConfigError,
+    load_plugin,
+    solver_class,
+    solver_names,
+    unavailable_reason,
+)
+from solvers.options import describe_options
 
-BUDGET_KEYS = ("max_iters", "max_seconds")
-EVALUATION_KEYS = ("n_samples", "n_trials", "eval_seed", "n_eval_times")
+# delegated subcommands that take --plugin (report reads tables, which carry the facts)
+PLUGIN_COMMANDS = ("run", "check")
 
 # subcommands implemented by the harness and the reports (module: configure_parser + main)
 DELEGATED = {
-    "run": ("benchmarks.run", "run a suite: a sweep of solves into a results table"),
-    "check": ("benchmarks.check", "compare a suite's metrics with a committed baseline"),
+    "run": ("dsm_bench.harness.runner", "run a suite: a sweep of solves into a results table"),
+    "check": ("dsm_bench.harness.check", "compare a suite's metrics with a committed baseline"),
     "report": ("reports.build", "build tables, figures and an HTML report from a results table"),
 }
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported in one line, exit status 2."""
-
-
-def parse_value(text: str) -> Any:
-    """'3' -> 3, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, anything else a string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for convert in (int, float):
-        try:
-            value = convert(text)
-        except ValueError:
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"--set value {text!r} is not finite")
-        return value
-    return text
-
-
-def parse_settings(items: list[str]) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key or not value.strip():
-            raise UsageError(f"malformed --set {item!r}: expected key=value (e.g. --set width=64)")
-        settings[key] = parse_value(value)
-    return settings
-
-
-def split_settings(settings: dict[str, Any]) -> tuple[dict, dict, dict, dict]:
-    """Route --set keys: (solver options, problem overrides, budget, evaluation settings)."""
-    problem = {k: v for k, v in settings.items() if k in OVERRIDABLE and k != "d"}
-    budget = {k: v for k, v in settings.items() if k in BUDGET_KEYS}
-    evaluation = {k: v for k, v in settings.items() if k in EVALUATION_KEYS}
-    if "d" in settings:
-        raise UsageError("set the dimension with --d D, not --set d=...")
-    taken = set(problem) | set(budget) | set(evaluation)
-    options = {k: v for k, v in settings.items() if k not in taken}
-    return options, problem, budget, evaluation
-
-
 # ------------------------------------------------------------------------------ commands
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.solver:
+        return _describe_solver(args.solver)
     print("problems:")
     for name, spec in PROBLEM_SPECS.items():
         lo, hi = spec.d_range
@@ -83,19 +59,46 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:<18} {dims:<10} {spec.description}")
     print("solvers:")
     for name in solver_names():
-        try:
-            cls = solver_class(name)
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            print(f"  {name:<18} {doc}")
-        except ImportError as exc:  # a solver whose dependencies are missing
-            print(f"  {name:<18} (unavailable: {exc})")
+        reason = unavailable_reason(name)
+        if reason is not None:  # a solver whose dependencies are missing
+            print(f"  {name:<18} (unavailable: {reason})")
+            continue
+        cls = solver_class(name)
+        print(f"  {name:<18} {cls.label}")
     print("problem overrides (--set):", ", ".join(k for k in OVERRIDABLE if k != "d"),
           "| budget:", ", ".join(BUDGET_KEYS), "| evaluation:", ", ".join(EVALUATION_KEYS))
+    print("a solver's options: dsm-bench list --solver NAME")
+    return 0
+
+
+def _describe_solver(name: str) -> int:
+    """The solver's declared facts and its options, generated from their constraints."""
+    if name not in solver_names():
+        raise UsageError(f"unknown solver {name!r}; valid solvers: {', '.join(solver_names())}")
+    reason = unavailable_reason(name)
+    if reason is not None:
+        print(f"{name}: unavailable ({reason})")
+        return 0
+    cls = solver_class(name)
+    doc = (cls.__doc__ or "").strip().splitlines()
+    print(f"{name}: {cls.label}" + (f" - {doc[0]}" if doc else ""))
+    kinds = [fact for fact, on in (("trained", cls.trained), ("deterministic", cls.deterministic),
+                                   ("sampler", cls.sampler), ("sampling floor", cls.is_floor),
+                                   ("grid reference", cls.is_reference)) if on]
+    print(f"  kind: {', '.join(kinds) or 'none declared'}; regression tolerance: "
+          f"{cls.tolerance:g} relative")
+    print("options (--set KEY=VALUE):")
+    rows = describe_options(cls.option_specs)
+    width = max((len(r[0]) for r in rows), default=0)
+    for key, default, valid, help_text in rows:
+        print(f"  {key:<{width}}  default {default}; {valid}")
+        if help_text:
+            print(f"  {'':<{width}}  {help_text}")
     return 0
 
 
 def _validate_solve(args: argparse.Namespace):
-    from benchmarks.single_run import RunSpec, solver_options_with_seed
+    from dsm_bench.harness.single_run import RunSpec, solver_options_with_seed
 
     if args.solver not in solver_names():
         raise UsageError(f"unknown solver {args.solver!r}; valid solvers: {', '.join(solver_names())}")
@@ -106,7 +109,7 @@ def _validate_solve(args: argparse.Namespace):
     options, overrides, budget, evaluation = split_settings(parse_settings(args.set or []))
     spec = RunSpec(solver=args.solver, problem=args.problem, d=args.d, seed=args.seed,
                    solver_options=options, problem_overrides=overrides, budget=budget,
-                   evaluation=evaluation)
+                   evaluation=evaluation, plugins=list(args.plugin or []))
     try:
         problem = get_problem(args.problem, **({"d": args.d} if args.d is not None else {}),
                               **overrides)
@@ -114,10 +117,10 @@ def _validate_solve(args: argparse.Namespace):
             **solver_options_with_seed(args.solver, args.seed, options))
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
-    for key, value in {**budget, **evaluation}.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            if not (key == "eval_seed" and isinstance(value, int) and value >= 0):
-                raise UsageError(f"--set {key}={value!r} must be a positive number")
+    errors = (settings_errors(budget, BUDGET_OPTIONS, "--set", sep="=")
+              + settings_errors(evaluation, EVALUATION_OPTIONS, "--set", sep="="))
+    if errors:
+        raise UsageError(errors[0])
     if args.json is not None:
         parent = Path(args.json).resolve().parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
@@ -129,22 +132,25 @@ def _validate_solve(args: argparse.Namespace):
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from benchmarks.single_run import run_one
+    from dsm_bench.harness.single_run import run_one
 
     spec = _validate_solve(args)
-    result = run_one(spec, progress=not args.quiet)
+    try:
+        result = run_one(spec, progress=not args.quiet)
+    except (SolverConfigError, UsageError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed run is reported, not a traceback
+        print(f"dsm-bench solve: {spec.solver} on {spec.problem} failed: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     row = result.row
     print(f"{row['solver']} on {row['problem']} (d={row['d']}, seed={row['seed']}, "
           f"reference: {row['reference']}, config {row['config_hash']})")
-    _print_block("metrics", row, [
-        "mean_err", "var_err", "w1_err", "u_err", "v_err", "energy_drift", "com_mean_err",
-        "com_var_err", "var_err_brownian"], std=True)
+    _print_block("metrics", row, [m.name for m in METRIC_TABLE], std=True)
     if row.get("n_samples") is not None:
         print(f"  (sampled: {row['n_trials']} trials x {row['n_samples']} samples, "
               f"eval seed {row['eval_seed']}; +- is the std over trials)")
-    _print_block("cost", row, ["train_s", "iters", "s_per_iter", "eval_s", "peak_rss_mb",
-                               "peak_gpu_mb", "n_params", "device", "dtype", "threads",
-                               "stop_reason"])
+    _print_block("cost", row, COST)
     if args.json:
         Path(args.json).write_text(json.dumps(result.artifact, indent=1, allow_nan=False))
         print(f"wrote {args.json}")
@@ -175,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list problems and solvers")
+    p = sub.add_parser("list", help="list problems and solvers, or one solver's options")
+    p.add_argument("--solver", metavar="NAME", help="show this solver's facts and options")
+    _add_plugin_argument(p)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("solve", help="solve one problem with one solver, print metrics and cost")
@@ -189,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "eval_seed, n_eval_times); repeatable")
     p.add_argument("--json", metavar="FILE", help="write metrics, cost and moments over time")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_plugin_argument(p)
     p.set_defaults(func=cmd_solve)
 
     for name, (module, help_text) in DELEGATED.items():
@@ -199,8 +208,53 @@ def build_parser() -> argparse.ArgumentParser:
             p.set_defaults(func=_unavailable(name, exc))
             continue
         mod.configure_parser(p)
-        p.set_defaults(func=mod.main)
+        if name in PLUGIN_COMMANDS:
+            _add_plugin_argument(p)
+        p.set_defaults(func=cmd_run(mod.main) if name == "run" else mod.main)
     return parser
+
+
+def cmd_run(run_main):
+    """``dsm-bench run``: the sweep (harness), then the report (the floor above it)."""
+
+    def run(args: argparse.Namespace) -> int:
+        status = run_main(args)
+        if status in (0, 1) and not args.no_report:
+            build_report_if_available(Path(args.out))
+        return status
+
+    return run
+
+
+def build_report_if_available(results_dir: Path) -> None:
+    try:
+        from reports.build import build_report
+    except ImportError as exc:
+        print(f"report skipped: reports.build is not available ({exc})")
+        return
+    try:
+        where = build_report(results_dir, out_dir=None)
+    except Exception as exc:  # noqa: BLE001 - the results are safe; say why there is no report
+        print(f"report failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    print(f"report: {where}")
+
+
+def _add_plugin_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
+                   help="load solver plugins from a Python file or module (repeatable)")
+
+
+def preload_plugins(argv: list[str] | None) -> list[str]:
+    """Load every ``--plugin`` before the parser is built, so that the plugins' solvers are
+    valid choices (and listed in --help). Returns them as absolute paths or module names."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    plugins = [str(Path(p).resolve()) if p.endswith(".py") else p for p in known.plugin]
+    for plugin in plugins:
+        load_plugin(plugin)
+    return plugins
 
 
 def _unavailable(name: str, exc: Exception):
@@ -212,8 +266,16 @@ def _unavailable(name: str, exc: Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        plugins = preload_plugins(argv)
+    except PluginError as exc:
+        print(f"dsm-bench: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "plugin"):
+        args.plugin = plugins
     try:
         return int(args.func(args) or 0)
     except (UsageError, SolverConfigError) as exc:

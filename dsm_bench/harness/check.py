@@ -2,20 +2,24 @@
 
 Runs the suite (or reads a results directory given with ``--results``), matches its rows with
 the committed baseline by config hash, and compares every error metric with a tolerance that
-follows from how the number is made:
+follows from how the number is made. Each solver declares the relative band its training
+needs (``Solver.tolerance``), and whether it is deterministic or a sampler; the results row
+records these facts, and the gate reads them from there:
 
-* deterministic solvers (``grid``: Crank-Nicolson in float64, no randomness): relative 1e-6.
-  Re-running gives the same bits on one machine; between machines BLAS / thread-count changes
-  reorder float64 sums (relative 1e-12 on the state), which shifts an error of 1e-4 or more by
-  far less than 1e-6 of itself. Anything larger is a code change.
-* sampling solvers (``oracle``, ``dsm``) and metrics with a trial spread (``*_std``): the
-  baseline value may move by 3 standard deviations of one sampling trial (the metric is the
-  mean over trials; 3 single-trial sigmas is a loose, > 99 % band for a re-draw of the
-  samples), and by at least 5 % relative for the metrics without a spread.
-* trained solvers (``dsm``, ``pinn``): training is seeded and bit-reproducible on one
-  machine, but float reorderings between machines grow chaotically over iterations, so at
-  smoke budgets the trained metrics may move by 25 % relative (PINN, unconverged at a
-  smoke budget) or 10 % (DSM) on top of the sampling band.
+* deterministic solvers (the grid: Crank-Nicolson in float64, no randomness): their own
+  tolerance (1e-6 relative). Re-running gives the same bits on one machine; between machines
+  BLAS / thread-count changes reorder float64 sums (relative 1e-12 on the state), which shifts
+  an error of 1e-4 or more by far less than 1e-6 of itself. Anything larger is a code change.
+* samplers and metrics with a trial spread (``*_std``): the baseline value may move by 3
+  standard deviations of one sampling trial (the metric is the mean over trials; 3
+  single-trial sigmas is a loose, > 99 % band for a re-draw of the samples), and by at least
+  5 % relative for the metrics without a spread;
+* on top of that, the solver's declared tolerance: training is seeded and bit-reproducible on
+  one machine, but float reorderings between machines grow chaotically over iterations (DSM
+  declares 10 %, the PINN, unconverged at smoke budgets, 25 %).
+
+A row without facts (a table written before they were recorded) gets a lenient 25 %.
+Definitions and reasons: ``docs/metrics.md``.
 
 Only worse values fail (an improvement beyond the band is reported as "improved: update the
 baseline"). A run that was ok in the baseline and is not ok now, a metric that became NaN, and
@@ -35,34 +39,22 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.suites import SuiteError, load_suite
+from dsm_bench.harness.store import ResultsDirBusy
+from dsm_bench.harness.suites import SuiteError, load_suite
+from dsm_bench.schema import gated_metrics
 
 __all__ = ["GATED_METRICS", "Comparison", "compare", "configure_parser", "main", "tolerance"]
 
-DEFAULT_BASELINE = Path(__file__).resolve().parent / "baselines" / "smoke.csv"
+DEFAULT_BASELINE = Path(__file__).resolve().parents[2] / "benchmarks" / "baselines" / "smoke.csv"
 
-# metric -> its sampling-spread column (None: no spread is recorded for it)
-GATED_METRICS: dict[str, str | None] = {
-    "mean_err": "mean_err_std",
-    "var_err": "var_err_std",
-    "w1_err": "w1_err_std",
-    "u_err": None,
-    "v_err": None,
-    "energy_drift": None,
-    "com_mean_err": None,
-    "com_var_err": None,
-    "var_err_brownian": None,
-}
+GATED_METRICS: dict[str, str | None] = gated_metrics()
 BASELINE_COLUMNS = ["solver", "problem", "d", "seed", "config_hash", "status", "n_trials",
                     *[c for m, s in GATED_METRICS.items() for c in (m, s) if c]]
 
-DETERMINISTIC = {"grid"}       # same input, same float64 operations
-SAMPLERS = {"oracle", "dsm"}   # metrics estimated from sampled trajectories
-TRAINED_REL = {"dsm": 0.10, "pinn": 0.25}
-DETERMINISTIC_REL = 1e-6
 SAMPLING_SIGMAS = 3.0
 SAMPLING_REL = 0.05
 ABS_FLOOR = 1e-12  # metrics that are exactly 0 (e.g. a conserved quantity) stay comparable
+LENIENT_REL = 0.25  # a row without declared facts (a table from before they were recorded)
 
 
 @dataclass
@@ -76,19 +68,33 @@ class Comparison:
     reason: str = ""
 
 
-def tolerance(solver: str, metric: str, baseline: float, spread: float | None) -> float:
-    """Largest increase of ``metric`` over ``baseline`` that is not a regression (see module)."""
-    if solver in DETERMINISTIC:
-        return DETERMINISTIC_REL * abs(baseline) + ABS_FLOOR
-    band = TRAINED_REL.get(solver, 0.0) * abs(baseline)
-    if solver in SAMPLERS or spread is not None:
+def tolerance(facts: dict[str, Any], metric: str, baseline: float,
+              spread: float | None) -> float:
+    """Largest increase of ``metric`` over ``baseline`` that is not a regression (see the
+    module docstring). ``facts``: the solver's declared facts as the results row records them
+    (``solver_tolerance``, ``solver_deterministic``, ``solver_sampler``)."""
+    rel = _float(facts.get("solver_tolerance"))
+    if rel is None:
+        rel = LENIENT_REL
+    if _flag(facts.get("solver_deterministic")):
+        return rel * abs(baseline) + ABS_FLOOR
+    band = rel * abs(baseline)
+    if _flag(facts.get("solver_sampler")) or spread is not None:
         if spread is not None and math.isfinite(spread):
             band += SAMPLING_SIGMAS * spread
         else:
             band += SAMPLING_REL * abs(baseline)
-    if solver not in TRAINED_REL and solver not in SAMPLERS:
-        band = max(band, TRAINED_REL["pinn"] * abs(baseline))  # an unknown solver: be lenient
     return band + ABS_FLOOR
+
+
+def _flag(value: Any) -> bool:
+    """A boolean fact read back from parquet or csv (True, 'True', 1.0; NaN is False)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "1.0")
+    try:
+        return bool(value) and not (isinstance(value, float) and math.isnan(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _float(value: Any) -> float | None:
@@ -137,7 +143,7 @@ def compare(results: pd.DataFrame, baseline: pd.DataFrame) -> list[Comparison]:
                                       "was finite, now missing or NaN"))
                 continue
             spread = _float(base.get(spread_col)) if spread_col else None
-            allowed = tolerance(str(base["solver"]), metric, b, spread)
+            allowed = tolerance(row, metric, b, spread)
             if v > b + allowed:
                 verdict, reason = "REGRESSION", f"worse by {v - b:.3g} > allowed {allowed:.3g}"
             elif v < b - allowed:
@@ -172,6 +178,21 @@ def baseline_frame(results: pd.DataFrame) -> pd.DataFrame:
                                                  na_position="first")
 
 
+def read_baseline(path: Path) -> pd.DataFrame:
+    """The committed baseline; ValueError naming the file and what is wrong with it."""
+    try:
+        baseline = pd.read_csv(path, dtype={"config_hash": str})
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"baseline {path} is not a CSV table: {exc}") from None
+    missing = [c for c in ("solver", "problem", "config_hash", "status") if c not in baseline]
+    if missing:
+        raise ValueError(f"baseline {path} lacks the column(s) {', '.join(missing)}; it must "
+                         "be written by `dsm-bench check --update-baseline`")
+    if baseline.empty:
+        raise ValueError(f"baseline {path} has no runs")
+    return baseline
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
     """Arguments of ``dsm-bench check``."""
     p.add_argument("--suite", default="smoke", help="suite to run (default: smoke)")
@@ -190,7 +211,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """0: no regression; 1: regressions (each named); 2: bad input."""
-    from benchmarks.run import check_writable, read_results, run_suite
+    from dsm_bench.harness.runner import check_writable, read_results, run_suite
 
     if not args.update_baseline and not args.baseline.is_file():
         print(f"error: baseline {args.baseline} not found (create it with --update-baseline)",
@@ -207,13 +228,17 @@ def main(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 2
         try:
-            suite = load_suite(args.suite)
+            suite = load_suite(args.suite, plugins=getattr(args, "plugin", None))
         except SuiteError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         with tempfile.TemporaryDirectory(prefix=f"dsm-bench-check-{suite.name}-") as tmp:
             out = args.out or Path(tmp)
-            summary = run_suite(suite, out, jobs=args.jobs)
+            try:
+                summary = run_suite(suite, out, jobs=args.jobs)
+            except ResultsDirBusy as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
             print(summary)
             results = read_results(out)
     if args.update_baseline:
@@ -221,7 +246,11 @@ def main(args: argparse.Namespace) -> int:
         baseline_frame(results).to_csv(args.baseline, index=False)
         print(f"baseline written: {args.baseline} ({len(results)} runs)")
         return 0
-    baseline = pd.read_csv(args.baseline, dtype={"config_hash": str})
+    try:
+        baseline = read_baseline(args.baseline)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     comparisons = compare(results, baseline)
     shown = [c for c in comparisons if c.verdict != "ok"] if args.quiet else comparisons
     n_ok = sum(c.verdict == "ok" for c in comparisons)
@@ -238,6 +267,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.check", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dsm_bench.harness.check", description=__doc__)
     configure_parser(parser)
     sys.exit(main(parser.parse_args()))

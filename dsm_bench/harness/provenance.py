@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = ("dsm-bench", "torch", "numpy", "scipy", "pandas", "deepxde", "asv", "matplotlib")
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parents[2]
 
 
 @functools.lru_cache(maxsize=1)

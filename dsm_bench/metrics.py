@@ -1,4 +1,4 @@
-"""Every metric of PROBLEMS.md, implemented once, for sample arrays and grid densities alike.
+"""Every metric of docs/metrics.md, implemented once, for sample arrays and grid densities alike.
 
 Errors are over a fixed subsample of the problem's time grid (``evaluation_times``: 101 evenly
 spaced grid times by default), the same for every solver:
@@ -19,6 +19,11 @@ spaced grid times by default), the same for every solver:
 Sample-based solutions are evaluated over ``n_trials`` independent trials of ``n_samples``
 trajectories (seeds eval_seed, eval_seed + 1, ...); each metric is the mean over trials and its
 ``*_std`` column the standard deviation over trials.
+
+* mean_err_pooled, var_err_pooled (samplers): the same relative L2 over time, of the moments
+  averaged over all trials (and over the coordinates where the problem declares them
+  exchangeable) before the norm is taken (``dsm_bench.pooled``); the per-trial moments are kept
+  in the series (``trial_mean``, ``trial_var``) for the excess over the floor.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from dsm_bench.pooled import TrialMoments, pooled_errors
+from dsm_bench.schema import ESS_RELIABLE
 from reference.problems import Problem
 
 __all__ = [
@@ -126,9 +133,9 @@ def reference_for(problem: Problem, grid_options: dict[str, Any] | None = None):
     if problem.has_exact_solution:
         return ExactReference(problem), "exact"
     if problem.d <= 3:
-        from solvers import get_solver
+        from solvers.grid import GridSolver
 
-        solver = get_solver("grid", **(grid_options or {}))
+        solver = GridSolver(**(grid_options or {}))
         if solver.supports(problem) is None:
             return solver.fit(problem), "grid"
     return None, "none"
@@ -138,6 +145,7 @@ def reference_for(problem: Problem, grid_options: dict[str, Any] | None = None):
 class Evaluation:
     metrics: dict[str, Any]
     series: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # caveats for the row's message
 
 
 def evaluate(
@@ -172,6 +180,7 @@ def evaluate(
         "n_eval_times": len(times),
         "eval_seed": seed,
     }
+    notes: list[str] = []
     series: dict[str, Any] = {"times": times.tolist()}
 
     ref_mean = ref_var = ref_quantile = None
@@ -200,6 +209,10 @@ def evaluate(
             series["com_mean"] = np.mean([tr["com_mean"] for tr in trials], 0).tolist()
             series["com_var"] = np.mean([tr["com_var"] for tr in trials], 0).tolist()
         if reference is not None:
+            pooled = TrialMoments.from_trials(means, variances, ref_mean, ref_var,
+                                              problem.exchangeable_coordinates)
+            series.update(pooled.to_series())
+            metrics.update(pooled_errors(pooled))
             _trial_errors(metrics, "mean_err", [relative_l2_over_time(m, ref_mean) for m in means])
             _trial_errors(metrics, "var_err", [relative_l2_over_time(v, ref_var) for v in variances])
             w1 = [float(tr["w1"]) for tr in trials]
@@ -212,6 +225,8 @@ def evaluate(
             series["density"] = _sample_density_series(solution, reference, times, seed)
     else:
         mean, var = solution.moments(times)
+        _require_finite_moments(mean, var, times)
+        notes.extend(_effective_sample_size(solution, times, metrics, series))
         series.update(mean=mean.mean(1).tolist(), var=var.mean(1).tolist(),
                       mean_spread=None, var_spread=None)
         if reference is not None:
@@ -238,10 +253,39 @@ def evaluate(
     if reference is not None and reference_kind == "exact":
         series["ref_energy"] = float(reference.energy(times[:1])[0])
     metrics["eval_s"] = time.perf_counter() - t0
-    return Evaluation(metrics=metrics, series=series)
+    return Evaluation(metrics=metrics, series=series, notes=notes)
 
 
 # ----------------------------------------------------------------------------- internals
+def _effective_sample_size(solution, times: np.ndarray, metrics: dict[str, Any],
+                           series: dict[str, Any]) -> list[str]:
+    """Record the ESS of importance-sampled moments (``ess_min``, ``series["ess"]``); a
+    note when it falls below ``ESS_RELIABLE`` at some time."""
+    estimate = getattr(solution, "importance_ess", None)
+    ess = estimate(times) if callable(estimate) else None
+    if ess is None:
+        return []
+    ess = np.asarray(ess, dtype=float)
+    series["ess"] = ess.tolist()
+    metrics["ess_min"] = float(ess.min())
+    if ess.min() >= ESS_RELIABLE:
+        return []
+    t = float(times[int(np.argmin(ess))])
+    return [f"unreliable moments: importance-sampling ESS min {ess.min():.0f} < "
+            f"{ESS_RELIABLE} at t={t:g}"]
+
+
+def _require_finite_moments(mean: np.ndarray, var: np.ndarray, times: np.ndarray) -> None:
+    """A density whose moments are NaN (|psi|^2 integrating to 0 or NaN) is a failed run,
+    never an ok row with NaN errors; the message names the first such time."""
+    mean, var = np.asarray(mean, dtype=float), np.asarray(var, dtype=float)
+    bad = ~(np.isfinite(mean).all(axis=-1) & np.isfinite(var).all(axis=-1))
+    if bad.any():
+        t = float(times[int(np.argmax(bad))])
+        raise FloatingPointError(f"the solution's moments are not finite at t = {t:g} "
+                                 f"({int(bad.sum())} of {len(times)} evaluation times)")
+
+
 def _std(values: list[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 

@@ -9,19 +9,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import resource
+import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from benchmarks.metrics import evaluate, reference_for
-from benchmarks.provenance import now_utc, provenance
-from benchmarks.schema import COLUMNS, COST, METRICS
+from dsm_bench.harness.provenance import now_utc, provenance
+from dsm_bench.metrics import evaluate, reference_for
+from dsm_bench.schema import COLUMNS, COST, METRICS
 from reference.problems import Problem, get_problem
-from solvers import get_solver
+from solvers import get_solver, load_plugin, solver_class
+from solvers.base import peak_memory
+from solvers.options import constrains_run_path
 
 __all__ = ["RunSpec", "RunResult", "run_one", "solver_options_with_seed", "infeasible_reason",
-           "failed_row", "build_problem", "resolved_config_or_none"]
+           "failed_row", "build_problem", "resolved_config_or_none", "run_path_errors"]
 
 DEFAULT_EVALUATION = {"n_samples": 10_000, "n_trials": 10, "eval_seed": 0, "n_eval_times": 101}
 
@@ -39,8 +42,11 @@ class RunSpec:
     budget: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
     suite: str = ""
+    plugins: list[str] = field(default_factory=list)  # plugin files or modules to load first
 
     def __post_init__(self) -> None:
+        for plugin in self.plugins:
+            load_plugin(plugin)
         unknown = set(self.evaluation) - set(DEFAULT_EVALUATION)
         if unknown:
             raise ValueError(
@@ -53,6 +59,7 @@ class RunSpec:
         """Canonical description; the suite name is not part of it (same run, same hash)."""
         out = asdict(self)
         out.pop("suite")
+        out.pop("plugins")  # where a solver's code lives does not change what the run is
         return out
 
     def config_hash(self) -> str:
@@ -85,8 +92,6 @@ def build_problem(spec: RunSpec) -> Problem:
 def solver_options_with_seed(solver: str, seed: int, options: dict[str, Any]) -> dict[str, Any]:
     """The run's seed is the solver's seed unless the options name one explicitly; methods
     without randomness (grid) take no seed."""
-    from solvers import solver_class
-
     out = dict(options)
     if "seed" in solver_class(solver).defaults:
         out.setdefault("seed", seed)
@@ -106,6 +111,23 @@ def infeasible_reason(spec: RunSpec) -> str | None:
     return _build_solver(spec).supports(build_problem(spec))
 
 
+def run_path_errors(spec: RunSpec, results_dir: str | Path) -> list[str]:
+    """Every solver option of ``spec`` declared ``RunPath`` whose value does not resolve
+    inside ``results_dir`` (a relative value is relative to it: the run's process starts
+    there), one message each; [] when all are confined."""
+    root = Path(os.path.realpath(Path(results_dir).absolute()))
+    errors = []
+    for name, option in solver_class(spec.solver).option_specs.items():
+        value = spec.solver_options.get(name)
+        if not constrains_run_path(option.constraint) or not isinstance(value, str) or not value:
+            continue
+        target = Path(os.path.realpath(root / os.path.expanduser(value)))
+        if target != root and root not in target.parents:
+            errors.append(f"{spec.solver}: {name}={value!r} resolves to {target}, outside the "
+                          f"results directory {root}; give a path relative to it")
+    return errors
+
+
 def _empty_row(spec: RunSpec) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(
@@ -119,6 +141,10 @@ def _empty_row(spec: RunSpec) -> dict[str, Any]:
         resolved_config=resolved_config_or_none(spec),
         message="",
     )
+    try:
+        row.update(solver_class(spec.solver).facts())
+    except (ValueError, ImportError):
+        pass  # an unknown or unavailable solver: the failed row says why
     row.update(provenance())
     return row
 
@@ -144,11 +170,6 @@ def failed_row(spec: RunSpec, status: str, message: str, **extra: Any) -> dict[s
     return row
 
 
-def _peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux: the process's resident high-water mark
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = None) -> RunResult:
     """Solve and evaluate one run in this process. Raises on failure (the caller records it)."""
     started, t0 = now_utc(), time.perf_counter()
@@ -158,7 +179,7 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
     if reason is not None:
         raise ValueError(f"infeasible: {reason}")
     reference, reference_kind = reference_for(problem)
-    if spec.solver == "grid" and reference_kind == "grid":
+    if solver.is_reference and reference_kind == "grid":
         # the grid would be scored against itself: errors of 0 that mean nothing
         reference, reference_kind = None, "self"
     budget = dict(spec.budget)
@@ -176,20 +197,22 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
     )
     cost = solution.cost.as_dict()
     cost["eval_s"] = evaluation.metrics.pop("eval_s")
-    cost["peak_rss_mb"] = max(cost.get("peak_rss_mb") or 0.0, _peak_rss_mb())
+    cost["peak_rss_mb"] = max(cost.get("peak_rss_mb") or 0.0, peak_memory()[0])
 
     row = _empty_row(spec)
     row["d"] = problem.d
     row.update({k: v for k, v in evaluation.metrics.items() if k in METRICS})
     row.update({k: v for k, v in cost.items() if k in COST})
     row.update(status="ok", started_at=started, finished_at=now_utc(),
-               wall_s=time.perf_counter() - t0)
+               wall_s=time.perf_counter() - t0, message="; ".join(evaluation.notes))
     artifact = {
         "row": _jsonable(row),
         "problem": problem.config(),
         "solver_config": solver.config(),
         "series": _jsonable(evaluation.series),
         "history": _jsonable(solution.history.to_dict(orient="list")),
+        # the training loop's stop rules (divergence factor and warm-up), where it ran one
+        "training": _jsonable(dict(getattr(solution.history, "attrs", {}) or {})),
     }
     return RunResult(row=row, artifact=artifact, solution=solution)
 

@@ -3,9 +3,9 @@
 The sweep runner hands a ``Task`` to an ``Executor`` and gets back a complete results row,
 whatever happened: ``ok``, ``failed`` (an exception, a crash, the memory limit) or
 ``timeout``. ``LocalProcessExecutor`` runs each task in a fresh Python process
-(``python -m benchmarks.executor TASK.json``), so a crash, a leak or a CUDA context cannot
-touch the sweep or the next run. Other executors (a batch scheduler, a remote GPU) implement
-the same one-method protocol.
+(``python -m dsm_bench.harness.executor TASK.json``), so a crash, a leak or a CUDA context cannot
+touch the sweep or the next run. The cluster executors (``dsm_bench.harness.executors``: Dask,
+Slurm) run this same executor on the worker or inside the job, so the limits hold there too.
 
 Limits, enforced by the parent:
 
@@ -14,8 +14,13 @@ Limits, enforced by the parent:
   ``poll_s`` seconds and the group killed above ``memory_mb``. RSS is watched rather than
   ``RLIMIT_AS`` because CUDA and the torch allocator reserve far more address space than they
   touch, so an address-space limit fails healthy GPU runs. A very fast allocation can
-  overshoot between polls; the kernel's OOM killer then ends the child (SIGKILL) and the row
-  says so.
+  overshoot between polls; the kernel's OOM killer then ends the child (SIGKILL). A child
+  killed by SIGKILL is blamed on the OOM killer only on memory evidence: the cgroup's
+  ``oom_kill`` count rose, or its resident memory had come near the limit; otherwise the row
+  says it was killed from outside.
+
+The child starts in the results directory, so that a relative path option (a checkpoint,
+declared ``RunPath``) lands inside it.
 
 The child measures its resident high-water mark with ``getrusage`` (``run_one`` records it
 as ``peak_rss_mb``; the solver's cost carries ``peak_gpu_mb`` on a GPU) and writes the run's
@@ -29,6 +34,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +44,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from benchmarks.suites import Limits, SuiteRun
+from dsm_bench.harness.store import atomic_write
+from dsm_bench.harness.suites import Limits, SuiteRun
 
 __all__ = ["Executor", "LocalProcessExecutor", "Task", "write_json_atomic"]
 
@@ -75,17 +82,26 @@ class Executor(Protocol):
 class LocalProcessExecutor:
     """One fresh process per run on this machine, with the task's limits enforced."""
 
+    name = "local"
+
     def __init__(self, poll_s: float = 0.05, python: str | None = None):
         self.poll_s = poll_s
         self.python = python or sys.executable
 
     def execute(self, task: Task) -> dict[str, Any]:
-        from benchmarks.single_run import failed_row
+        row = self._execute(task)
+        row["executor"] = self.name
+        if not row.get("host"):  # rows written here (limits, crashes) lack the child's
+            row["host"] = socket.gethostname()
+        return row
+
+    def _execute(self, task: Task) -> dict[str, Any]:
+        from dsm_bench.harness.single_run import failed_row
 
         spec, limits = task.spec, task.run.limits
         if task.run.unavailable:
-            return failed_row(spec, "failed", task.run.unavailable)
-        workdir = Path(task.results_dir)
+            return failed_row(spec, "infeasible", task.run.unavailable)
+        workdir = Path(task.results_dir).absolute()
         (workdir / "runs").mkdir(parents=True, exist_ok=True)
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
         log_path = workdir / "logs" / f"{task.config_hash}.log"
@@ -101,12 +117,12 @@ class LocalProcessExecutor:
                 "result_path": str(result_path),
                 "parent_pid": os.getpid(),
             }, default=str))
-            started = time.monotonic()
+            started, oom_kills = time.monotonic(), _oom_kills()
             with open(log_path, "w") as log:
                 output = None if task.verbose else log
                 proc = subprocess.Popen(
-                    [self.python, "-m", "benchmarks.executor", str(task_path)],
-                    stdout=output, stderr=output, env=_child_env(limits),
+                    [self.python, "-m", "dsm_bench.harness.executor", str(task_path)],
+                    stdout=output, stderr=output, env=_child_env(limits), cwd=workdir,
                     start_new_session=True,  # its own process group: killed as a whole
                 )
                 verdict, peak_mb = self._watch(proc, limits, started)
@@ -119,9 +135,14 @@ class LocalProcessExecutor:
         elif result is not None and "error" in result:
             status, message = "failed", result["error"]
         else:
-            status, message = "failed", _death_message(proc.returncode, log_path)
+            oom = _oom_kills()
+            status, message = "failed", _death_message(
+                proc.returncode, log_path, peak_mb, limits.memory_mb,
+                oom_killed=None if oom is None or oom_kills is None else oom > oom_kills)
+        stop_reason = (result or {}).get("stop_reason")
         return failed_row(spec, status, message, wall_s=wall_s,
-                          peak_rss_mb=round(peak_mb, 1) if peak_mb else None)
+                          peak_rss_mb=round(peak_mb, 1) if peak_mb else None,
+                          **({"stop_reason": stop_reason} if stop_reason else {}))
 
     def _watch(self, proc: subprocess.Popen, limits: Limits,
                started: float) -> tuple[tuple[str, str] | None, float]:
@@ -197,10 +218,42 @@ def _tree_rss_mb(pid: int) -> float:
     return total
 
 
-def _death_message(returncode: int | None, log_path: Path) -> str:
+# a child killed with a resident set this close to its limit may have been the OOM killer's
+# victim between two polls; well below it, memory is no explanation
+NEAR_LIMIT = 0.8
+
+
+def _oom_kills() -> int | None:
+    """The kernel's OOM-kill count of this process's cgroup (cgroup v2), None if unknown."""
+    try:
+        with open("/sys/fs/cgroup/memory.events") as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _death_message(returncode: int | None, log_path: Path, peak_mb: float = 0.0,
+                   limit_mb: float | None = None, oom_killed: bool | None = None) -> str:
+    """Why a child ended without a result. A SIGKILL is put down to the OOM killer only on
+    memory evidence (``oom_killed``: the cgroup's oom_kill count rose; or a resident set
+    near ``limit_mb``)."""
     if returncode is not None and returncode < 0:
         name = signal.Signals(-returncode).name
-        hint = " (likely the system OOM killer)" if -returncode == signal.SIGKILL else ""
+        hint = ""
+        if -returncode == signal.SIGKILL:
+            if oom_killed:
+                hint = " by the kernel's OOM killer (the cgroup's oom_kill count rose)"
+            elif limit_mb and peak_mb >= NEAR_LIMIT * limit_mb:
+                hint = (f" (likely the system OOM killer: resident {peak_mb:.0f} MiB, near the "
+                        f"limit of {limit_mb:.0f} MiB)")
+            else:
+                hint = (f" from outside the harness (no sign of a memory kill: resident "
+                        f"{peak_mb:.0f} MiB at most"
+                        + (f", limit {limit_mb:.0f} MiB" if limit_mb else "") + ")")
         head = f"run process killed by {name}{hint}"
     else:
         head = f"run process exited with code {returncode} without a result"
@@ -224,27 +277,23 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON so that a reader never sees a partial file (temp file + rename)."""
+    """Write JSON so that a reader never sees a partial file (temp file + fsync + rename,
+    mode as ``open()`` would give it: ``dsm_bench.harness.store.atomic_write``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, allow_nan=False, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    text = json.dumps(obj, allow_nan=False, default=str)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 # ---------------------------------------------------------------------------- child side
 
 
 def _inject_fault(fault: str | None) -> None:
-    """Test-only faults (``_fault`` in a suite group), executed before the run."""
+    """Test-only faults (``_fault`` in a suite group, off unless a suite sets it; see
+    ``dsm_bench.harness.suites``), executed by the run's process before the run: ``raise``,
+    ``oom``, ``hang``, ``sleep:SECONDS``, ``enospc`` (the run fails as if its output could
+    not be written: a full disk), ``sigkill`` (the process kills itself, as an outside kill
+    would)."""
     if fault is None:
         return
     if fault == "raise":
@@ -263,6 +312,10 @@ def _inject_fault(fault: str | None) -> None:
             time.sleep(3600)
     if fault.startswith("sleep:"):
         time.sleep(float(fault.split(":", 1)[1]))
+    if fault == "enospc":
+        raise OSError(28, "No space left on device (injected)")
+    if fault == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _cuda_peak_mb() -> float | None:
@@ -279,7 +332,7 @@ def _child_main(task_path: str) -> int:
     _die_with_parent(int(task["parent_pid"]))
     try:
         _inject_fault(task["fault"])
-        from benchmarks.single_run import RunSpec, _jsonable, run_one
+        from dsm_bench.harness.single_run import RunSpec, _jsonable, run_one
 
         result = run_one(RunSpec(**task["spec"]), progress=bool(task["progress"]))
         row = dict(result.row)
@@ -296,6 +349,8 @@ def _child_main(task_path: str) -> int:
         write_json_atomic(result_path, {
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
+            # a training that diverged says so (solvers.training.TrainingDiverged)
+            "stop_reason": getattr(exc, "stop_reason", None),
         })
         return 1
 

@@ -25,11 +25,11 @@ Validation (``Suite.validate``) names every error with its place in the file: un
 solvers, problems, options (checked against each solver's ``defaults`` by instantiating it),
 budget / evaluation / limit values, d out of the problem's range. A solver whose module cannot
 be imported does not invalidate the suite: its runs are marked ``unavailable`` and the runner
-records them as failed rows with the import error.
+records them as infeasible rows with the import error (which names the install command).
 
 Test-only hook: a group may set ``_fault`` to ``"raise"``, ``"oom"``, ``"hang"`` or
 ``"sleep:SECONDS"``; the run's child process executes the fault before the run (see
-``benchmarks.executor``). It is not part of the run's config hash.
+``dsm_bench.harness.executor``). It is not part of the run's config hash.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,31 +47,33 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser as a package
     import tomli as tomllib
 
+from dsm_bench.harness.settings import (
+    BUDGET_OPTIONS,
+    EVALUATION_OPTIONS,
+    LIMIT_OPTIONS,
+    settings_errors,
+)
+
 __all__ = [
     "SUITES_DIR",
     "Limits",
     "Suite",
     "SuiteError",
     "SuiteRun",
-    "asv_case",
-    "asv_parameters",
-    "asv_setup",
-    "asv_skipped",
     "load_suite",
     "parse_selection",
+    "resolved_d",
     "suite_names",
 ]
 
-SUITES_DIR = Path(__file__).resolve().parent
+SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
 
-SUITE_KEYS = {"name", "description", "defaults", "runs"}
+SUITE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+SUITE_KEYS = {"name", "description", "plugins", "executor", "defaults", "runs"}
 DEFAULT_KEYS = {"seeds", "threads", "budget", "evaluation", "limits", "options",
                 "problem_overrides"}
 GROUP_KEYS = DEFAULT_KEYS | {"solvers", "problems", "d", "note", "_fault"}
-BUDGET_KEYS = {"max_iters": int, "max_seconds": float, "monitor_every": int}
-EVALUATION_KEYS = {"n_samples": int, "n_trials": int, "eval_seed": int, "n_eval_times": int}
-LIMIT_KEYS = {"timeout_s": float, "memory_mb": float}
-FAULTS = ("raise", "oom", "hang", "sleep:SECONDS")
+FAULTS = ("raise", "oom", "hang", "enospc", "sigkill", "sleep:SECONDS")
 
 # When a suite sets no limits: generous enough for any smoke/quick run on a laptop, small
 # enough that a hung or leaking run cannot stall a sweep for hours or take the machine down.
@@ -108,23 +110,24 @@ class SuiteRun:
     fault: str | None = None
     where: str = ""  # "runs[2]": the group of the suite file it came from
     unavailable: str | None = None  # why the solver cannot be imported (set by validate)
+    plugins: list[str] = field(default_factory=list)  # loaded in the run's own process too
 
     def to_spec(self):
-        """The ``benchmarks.single_run.RunSpec`` of this run (its config hash is the run's key)."""
-        from benchmarks.single_run import RunSpec
+        """The ``dsm_bench.harness.single_run.RunSpec`` of this run (its config hash is the run's key)."""
+        from dsm_bench.harness.single_run import RunSpec
 
         return RunSpec(
             solver=self.solver, problem=self.problem, d=self.d, seed=self.seed,
             solver_options=copy.deepcopy(self.solver_options),
             problem_overrides=copy.deepcopy(self.problem_overrides),
             budget=copy.deepcopy(self.budget), evaluation=copy.deepcopy(self.evaluation),
-            suite=self.suite,
+            suite=self.suite, plugins=list(self.plugins),
         )
 
     def build(self):
         """(problem, solver, budget) ready for ``solver.fit(problem, budget=budget)``, built as
-        ``benchmarks.single_run`` builds them (used by the asv benchmarks)."""
-        from benchmarks.single_run import build_problem
+        ``dsm_bench.harness.single_run`` builds them (used by the asv benchmarks)."""
+        from dsm_bench.harness.single_run import build_problem
         from solvers import get_solver
 
         spec = self.to_spec()
@@ -132,7 +135,7 @@ class SuiteRun:
             import torch
 
             torch.set_num_threads(self.limits.threads)
-        from benchmarks.single_run import solver_options_with_seed
+        from dsm_bench.harness.single_run import solver_options_with_seed
 
         solver = get_solver(self.solver, **solver_options_with_seed(self.solver, self.seed,
                                                                     self.solver_options))
@@ -150,6 +153,25 @@ class Suite:
     description: str
     runs: list[SuiteRun] = field(default_factory=list)
     path: Path | None = None
+    plugins: list[str] = field(default_factory=list)
+    # the suite's [executor.<name>] tables (e.g. [executor.slurm]), checked by that executor
+    executor: dict[str, Any] = field(default_factory=dict)
+
+    def add_plugins(self, plugins: list[str]) -> Suite:
+        """Load plugins (files or modules; see ``solvers.registry``) for every run of the
+        suite; a plugin that fails raises SuiteError naming it."""
+        from solvers import PluginError, load_plugin
+
+        for plugin in plugins:
+            try:
+                load_plugin(plugin)
+            except PluginError as exc:
+                raise SuiteError(str(exc)) from None
+            if plugin not in self.plugins:
+                self.plugins.append(plugin)
+        for run in self.runs:
+            run.plugins = list(self.plugins)
+        return self
 
     def validate(self, check_solver_options: bool = True) -> Suite:
         """Raise SuiteError listing every problem found; mark runs of unimportable solvers.
@@ -157,7 +179,7 @@ class Suite:
         Options are checked by constructing each solver (cheap: solvers import their heavy
         dependencies lazily), so the messages are the solvers' own SolverConfigErrors.
         """
-        from benchmarks.single_run import solver_options_with_seed
+        from dsm_bench.harness.single_run import solver_options_with_seed
         from reference.problems import get_problem
         from solvers import SolverConfigError, solver_class, solver_names
 
@@ -213,7 +235,7 @@ class Suite:
         ``parse_selection``). Config hashes do not depend on the selection, so a suite run in
         parts into one results directory ends up the same table as a run in one go."""
         def field_text(run: SuiteRun, key: str) -> str:
-            return str(_resolved_d(run)) if key == "d" else str(getattr(run, key))
+            return str(resolved_d(run)) if key == "d" else str(getattr(run, key))
 
         runs = [r for r in self.runs
                 if all(field_text(r, k) in wanted for k, wanted in selection.items())]
@@ -221,7 +243,8 @@ class Suite:
             shown = "; ".join(f"{k}={','.join(sorted(v))}" for k, v in selection.items())
             raise SuiteError(f"--only {shown} selects none of the {len(self.runs)} runs of "
                              f"suite {self.name!r}")
-        return Suite(name=self.name, description=self.description, runs=runs, path=self.path)
+        return Suite(name=self.name, description=self.description, runs=runs, path=self.path,
+                     plugins=list(self.plugins), executor=self.executor)
 
 
 SELECT_KEYS = ("solver", "problem", "d", "seed")
@@ -253,8 +276,12 @@ def suite_names() -> list[str]:
     return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
 
 
-def load_suite(name_or_path: str | Path, validate: bool = True) -> Suite:
-    """Load a suite by name (``smoke``) or from a TOML file path, expanded and validated."""
+def load_suite(name_or_path: str | Path, validate: bool = True,
+               plugins: list[str] | None = None) -> Suite:
+    """Load a suite by name (``smoke``) or from a TOML file path, expanded and validated.
+
+    The suite's own ``plugins = [...]`` (modules, or ``.py`` files relative to the suite file)
+    and ``plugins`` given here (``--plugin``) are loaded before the suite is validated."""
     path = Path(name_or_path)
     if path.suffix != ".toml" or not path.is_file():
         candidate = SUITES_DIR / f"{name_or_path}.toml"
@@ -270,6 +297,12 @@ def load_suite(name_or_path: str | Path, validate: bool = True) -> Suite:
         raise SuiteError(f"{path}: not valid TOML: {exc}") from exc
     suite = parse_suite(data, default_name=path.stem)
     suite.path = path
+    errors: list[str] = []
+    listed = _string_list(data["plugins"], "plugins", errors) if "plugins" in data else []
+    own = [str((path.parent / p).resolve()) if p.endswith(".py") else p for p in listed]
+    if errors:
+        raise SuiteError(f"suite {suite.name!r} is invalid:\n  " + "\n  ".join(errors))
+    suite.add_plugins([*own, *(plugins or [])])
     return suite.validate() if validate else suite
 
 
@@ -278,6 +311,10 @@ def parse_suite(data: dict[str, Any], default_name: str = "suite") -> Suite:
     errors: list[str] = []
     _unknown_keys(data, SUITE_KEYS, "suite", errors)
     name = str(data.get("name", default_name))
+    if not SUITE_NAME.fullmatch(name):
+        # the name becomes a folder name (reports/<name>-<date>): nothing that can escape it
+        raise SuiteError(f"suite name {name!r} is not valid: use letters, digits, '_', '.' "
+                         "and '-' only, not starting with '.'")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise SuiteError(f"suite {name!r}: [defaults] must be a table")
@@ -295,7 +332,11 @@ def parse_suite(data: dict[str, Any], default_name: str = "suite") -> Suite:
         runs.extend(_expand_group(name, defaults, group, where, errors))
     if errors:
         raise SuiteError(f"suite {name!r} is invalid:\n  " + "\n  ".join(errors))
-    return Suite(name=name, description=str(data.get("description", "")), runs=runs)
+    executor = data.get("executor", {})
+    if not isinstance(executor, dict) or not all(isinstance(v, dict) for v in executor.values()):
+        raise SuiteError(f"suite {name!r}: [executor] must hold tables such as [executor.slurm]")
+    return Suite(name=name, description=str(data.get("description", "")), runs=runs,
+                 executor=executor)
 
 
 def _expand_group(suite: str, defaults: dict[str, Any], group: dict[str, Any], where: str,
@@ -321,9 +362,9 @@ def _expand_group(suite: str, defaults: dict[str, Any], group: dict[str, Any], w
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             errors.append(f"{where}.seeds: {s!r} is not a non-negative integer")
 
-    budget = _typed(merged("budget"), BUDGET_KEYS, f"{where}.budget", errors)
-    evaluation = _typed(merged("evaluation"), EVALUATION_KEYS, f"{where}.evaluation", errors)
-    limits = _typed(merged("limits"), LIMIT_KEYS, f"{where}.limits", errors)
+    budget = _typed(merged("budget"), BUDGET_OPTIONS, f"{where}.budget", errors)
+    evaluation = _typed(merged("evaluation"), EVALUATION_OPTIONS, f"{where}.evaluation", errors)
+    limits = _typed(merged("limits"), LIMIT_OPTIONS, f"{where}.limits", errors)
     overrides = merged("problem_overrides")
     if "d" in overrides:
         errors.append(f"{where}.problem_overrides: set d with the group's `d` list")
@@ -361,7 +402,7 @@ def _expand_group(suite: str, defaults: dict[str, Any], group: dict[str, Any], w
 
 
 def _valid_fault(fault: Any) -> bool:
-    if fault in ("raise", "oom", "hang"):
+    if fault in ("raise", "oom", "hang", "enospc", "sigkill"):
         return True
     if isinstance(fault, str) and fault.startswith("sleep:"):
         try:
@@ -387,74 +428,16 @@ def _string_list(value: Any, where: str, errors: list[str]) -> list[str]:
     return value
 
 
-def _typed(table: dict[str, Any], schema: dict[str, type], where: str,
+def _typed(table: dict[str, Any], options: dict[str, Any], where: str,
            errors: list[str]) -> dict[str, Any]:
-    """Check names and types (positive numbers) of a budget / evaluation / limits table."""
-    _unknown_keys(table, set(schema), where, errors)
-    out = {}
-    for key, value in table.items():
-        kind = schema.get(key)
-        if kind is None:
-            continue
-        ok_type = (isinstance(value, int) if kind is int else isinstance(value, (int, float)))
-        ok_type = ok_type and not isinstance(value, bool)
-        # eval_seed may be 0; every other setting is a count, a duration or a size > 0
-        lower_ok = ok_type and math.isfinite(value) and (value >= 0 if key == "eval_seed"
-                                                          else value > 0)
-        if not lower_ok:
-            expected = "an integer" if kind is int else "a number"
-            errors.append(f"{where}.{key}: {value!r} must be {expected} "
-                          f"{'>= 0' if key == 'eval_seed' else '> 0'}")
-            continue
-        out[key] = value
-    return out
+    """A budget / evaluation / limits table checked against its declared options."""
+    found = settings_errors(table, options, where)
+    errors.extend(found)
+    return {} if found else dict(table)
 
 
-# ---------------------------------------------------------------------------- asv support
-# asv registers every module-level name starting with time_/track_/peakmem_/mem_ in any module
-# under benchmarks/, so these helpers are named asv_* and live here, keeping bench_*.py thin.
-
-
-def asv_parameters(suite: str = "smoke") -> tuple[list[str], list[str], list[int]]:
-    """(solvers, problems, dimensions) spanned by a suite: the axes of the asv parameter grid.
-
-    Loaded without instantiating solvers, so that asv discovery stays fast and works while a
-    solver module is missing (its benchmarks then fail alone).
-    """
-    runs = load_suite(suite, validate=False).runs
-    dims = sorted({_resolved_d(r) for r in runs})
-    return (list(dict.fromkeys(r.solver for r in runs)),
-            list(dict.fromkeys(r.problem for r in runs)), dims)
-
-
-def asv_case(suite: str, solver: str, problem: str, d: int) -> SuiteRun:
-    """The first run of ``suite`` for this (solver, problem, d); NotImplementedError (which
-    asv reports as a skipped combination) when the suite has none."""
-    for run in load_suite(suite, validate=False).runs:
-        if (run.solver, run.problem, _resolved_d(run)) == (solver, problem, int(d)):
-            return run
-    raise NotImplementedError(f"suite {suite!r} has no run {solver}/{problem} d={d}")
-
-
-def asv_setup(suite: str, solver: str, problem: str, d: int):
-    """(problem, solver, budget) of a suite's run for an asv benchmark; NotImplementedError
-    (asv: skipped) where the suite has no such run or the solver declares it infeasible."""
-    problem_obj, solver_obj, budget = asv_case(suite, solver, problem, d).build()
-    reason = solver_obj.supports(problem_obj)
-    if reason is not None:
-        raise NotImplementedError(f"infeasible: {reason}")
-    return problem_obj, solver_obj, budget
-
-
-def asv_skipped(suite: str = "smoke") -> list[tuple[str, str, int]]:
-    """The (solver, problem, d) combinations of the asv grid that the suite does not run."""
-    solvers, problems, dims = asv_parameters(suite)
-    present = {(r.solver, r.problem, _resolved_d(r)) for r in load_suite(suite,
-                                                                        validate=False).runs}
-    return [c for c in itertools.product(solvers, problems, dims) if c not in present]
-
-
-def _resolved_d(run: SuiteRun) -> int:
+def resolved_d(run: SuiteRun) -> int:
+    """The run's dimension: its own d, or the problem's default."""
     if run.d is not None:
         return int(run.d)
     from reference.problems import PROBLEM_SPECS

@@ -1,0 +1,470 @@
+"""The sweep runner: ``dsm-bench run --suite NAME --out DIR``.
+
+Runs every run of a suite, each in its own process with its limits (``dsm_bench.harness.executor``),
+on this machine or, with ``--executor dask|slurm``, on a cluster (``dsm_bench.harness.executors``,
+docs/scaling.md), and records one tidy row per run with every column of ``dsm_bench.schema.COLUMNS``:
+
+* ``DIR/results.jsonl``: the journal and the source of truth. A row is appended (one
+  ``write`` + ``fsync``) the moment its run ends, so a killed sweep loses nothing finished.
+* ``DIR/results.parquet`` and ``DIR/results.csv``: the table, rebuilt from the journal after
+  every row (``dsm_bench.harness.store``: also how a broken table is repaired).
+* ``DIR/runs/<config_hash>.json``: each ok run's artifact (series and training history);
+  ``DIR/logs/<config_hash>.log``: each run's output.
+
+Re-running resumes: runs whose config hash already has a row are skipped (``--retry-failed``
+re-runs those whose row is not ``ok``), unless the row's ``resolved_config`` (every solver
+option and problem parameter, defaults included) differs from what the run would execute now:
+a default changed since, so the row is stale and the run is redone. Runs the solver declares
+infeasible (``supports``, e.g. a grid too big for memory) are recorded as ``infeasible`` with
+the reason and not run.
+
+One driver per results directory: a sweep holds ``DIR/.lock`` (``fcntl``) from before it reads
+the journal until it ends, with every executor; a second ``run``, ``check --out`` or
+``--collect`` on DIR exits 2 naming the holder's pid, host and start time. A write that fails
+(disk full, an I/O error) stops the sweep from starting runs: every row already written stays,
+and the summary ends "disk full in DIR: N finished, M not started; free space and run the same
+command" (exit 1). A run that failed only because its outputs could not be written gets no row,
+so the same command re-runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import json
+import os
+import sys
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dsm_bench.harness.executor import Executor, LocalProcessExecutor, Task
+from dsm_bench.harness.executors import EXECUTORS
+from dsm_bench.harness.store import (
+    PARQUET,
+    ResultsDirBusy,
+    ResultsStore,
+    driver_lock,
+    read_results,
+    results_frame,
+)
+from dsm_bench.harness.suites import Suite, SuiteError, SuiteRun, load_suite, parse_selection
+from dsm_bench.schema import flatten_config
+
+__all__ = ["ResultsStore", "SweepSummary", "collect", "configure_parser", "main", "pending_runs",
+           "read_results", "results_frame", "run_suite"]
+
+# ---------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class SweepSummary:
+    suite: str
+    out: Path
+    total: int = 0
+    skipped: int = 0
+    stale: list[str] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    # set when writing to the results directory failed (disk full, I/O error): no run was
+    # started after it; the line says how many runs have a row and how many do not
+    io_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.statuses["failed"] == 0 and self.statuses["timeout"] == 0 and not self.io_error
+
+    def __str__(self) -> str:
+        done = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "nothing run"
+        lines = [f"suite {self.suite}: {self.total} runs, {self.skipped} already done "
+                 f"(skipped), {done}; results in {self.out}"]
+        lines += [f"  re-run, defaults changed since its row: {s}" for s in self.stale]
+        lines += [f"  {f}" for f in self.failures]
+        if self.io_error:
+            lines.append(self.io_error)
+        return "\n".join(lines)
+
+
+def _io_error_text(exc: OSError, out: Path, finished: int, not_started: int) -> str:
+    """The summary line of a sweep stopped by an I/O error: what is safe, what to do."""
+    counts = f"{finished} finished, {not_started} not started"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full in {out}: {counts}; free space and run the same command"
+    return (f"I/O error in {out} ({exc.strerror or exc}): {counts}; fix it and run the same "
+            "command")
+
+
+def _disk_full(row: dict[str, Any]) -> OSError | None:
+    """The ENOSPC / EDQUOT behind a run that failed only because its output could not be
+    written (it says nothing about the run: it is not recorded, and re-runs on resume)."""
+    if row.get("status") != "failed":
+        return None
+    message = str(row.get("message") or "")
+    for code in (errno.ENOSPC, errno.EDQUOT):
+        if f"[Errno {code}]" in message or os.strerror(code) in message:
+            return OSError(code, os.strerror(code))
+    return None
+
+
+def _stale(row: dict[str, Any], spec: Any) -> str:
+    """'' when ``row`` is what ``spec`` runs today, else the settings that differ. Rows written
+    before ``resolved_config`` existed, or of specs that cannot be built, cannot be compared
+    and count as current."""
+    from dsm_bench.harness.single_run import resolved_config_or_none
+
+    recorded, now = row.get("resolved_config"), resolved_config_or_none(spec)
+    if not isinstance(recorded, str) or now is None or recorded == now:
+        return ""
+    before, after = flatten_config(json.loads(recorded)), flatten_config(json.loads(now))
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return ", ".join(f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in changed)
+
+
+def pending_runs(suite: Suite, store: ResultsStore, retry_failed: bool = False
+                 ) -> tuple[list[tuple[SuiteRun, Any]], int, list[str]]:
+    """(runs to execute with their specs, runs already done, stale-row notes): resume."""
+    done = store.latest()
+    todo: list[tuple[SuiteRun, Any]] = []
+    skipped, stale_notes = 0, []
+    for run in suite.runs:
+        spec = run.to_spec()
+        row = done.get(spec.config_hash())
+        stale = _stale(row, spec) if row is not None else ""
+        if row is not None and not stale and (row.get("status") == "ok" or not retry_failed):
+            skipped += 1
+            continue
+        if stale:
+            stale_notes.append(f"{run.label}: {stale}")
+        todo.append((run, spec))
+    return todo, skipped, stale_notes
+
+
+def run_suite(
+    suite: Suite,
+    out: str | Path,
+    *,
+    executor: Executor | None = None,
+    retry_failed: bool = False,
+    verbose: bool = False,
+    jobs: int = 1,
+    progress: bool = True,
+) -> SweepSummary:
+    """Run (or resume) a sweep of ``suite`` into the directory ``out``; see the module doc.
+
+    ``executor`` runs the tasks: one ``execute(task)`` call per run from a pool of ``jobs``
+    threads (or of ``executor.slots``, where it queues runs itself, as Dask does), or a single
+    ``execute_all(tasks, record, store)`` where it submits them in batches (Slurm arrays).
+    Executors with ``start()`` / ``close()`` are started before the first run and closed at
+    the end. The sweep holds the directory's lock throughout (``driver_lock``: raises
+    ``ResultsDirBusy`` when another driver holds it), whichever executor runs the runs.
+
+    An I/O error writing the results directory (a full disk) stops the sweep from starting
+    runs; every row already in the journal stays, runs in flight finish, and the summary's
+    ``io_error`` says how many runs are done and how many are not."""
+    with driver_lock(out):
+        return _run_locked(suite, Path(out), executor or LocalProcessExecutor(), retry_failed,
+                           verbose, jobs, progress)
+
+
+def _run_locked(suite: Suite, out: Path, executor: Executor, retry_failed: bool, verbose: bool,
+                jobs: int, progress: bool) -> SweepSummary:
+    from dsm_bench.harness.single_run import failed_row, infeasible_reason, run_path_errors
+
+    executor_name = getattr(executor, "name", type(executor).__name__)
+    store = ResultsStore(out)
+    if store.journal.exists():
+        for note in store.repair_tables()[1]:  # a table file a report found broken, say
+            print(f"note: {note}", file=sys.stderr)
+    todo, skipped, stale = pending_runs(suite, store, retry_failed)
+    if hasattr(executor, "start"):
+        executor.start()  # an unreachable cluster fails here, before anything is written
+    summary = SweepSummary(suite=suite.name, out=store.dir, total=len(suite.runs),
+                           skipped=skipped, stale=stale)
+    stopped = threading.Event()
+    io_errors: list[OSError] = []
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="run", disable=not progress,
+               dynamic_ncols=True)
+
+    def io_failure(exc: OSError) -> None:
+        io_errors.append(exc)
+        stopped.set()
+
+    def record(run: SuiteRun, row: dict[str, Any]) -> None:
+        full = _disk_full(row)
+        if full is not None:
+            io_failure(full)
+            return
+        row["suite"] = suite.name
+        if not row.get("executor"):
+            row["executor"] = executor_name
+        try:
+            store.append_journal(row)
+        except OSError as exc:  # the row is not durable: the run re-runs on resume
+            io_failure(exc)
+            return
+        status = row.get("status", "failed")
+        summary.statuses[status] += 1
+        if status in ("failed", "timeout"):
+            summary.failures.append(f"{status}: {run.label}: {str(row.get('message'))[:300]}")
+        bar.update(1)
+        bar.set_postfix_str(", ".join(f"{s} {n}" for s, n in sorted(summary.statuses.items())))
+        if not stopped.is_set():
+            try:
+                store.write_tables()
+            except OSError as exc:  # the row is safe in the journal; the tables catch up later
+                io_failure(exc)
+
+    def prepare(item: tuple[SuiteRun, Any]) -> Task | None:
+        """The run's task, or None when it cannot run here (its row is then recorded)."""
+        run, spec = item
+        if run.unavailable:
+            # a solver whose optional dependencies are missing (e.g. tvmc without its extra)
+            record(run, failed_row(spec, "infeasible", run.unavailable))
+            return None
+        try:
+            reason = infeasible_reason(spec)
+            escapes = run_path_errors(spec, store.dir)
+        except Exception as exc:  # noqa: BLE001 - a run that cannot even be set up
+            record(run, failed_row(spec, "failed", f"{type(exc).__name__}: {exc}"))
+            return None
+        if escapes:
+            record(run, failed_row(spec, "failed", "; ".join(escapes)))
+            return None
+        if reason is not None:
+            record(run, failed_row(spec, "infeasible", reason))
+            return None
+        return Task(run=run, results_dir=store.dir.absolute(), verbose=verbose)
+
+    def execute(item: tuple[SuiteRun, Any]) -> None:
+        if stopped.is_set():
+            return
+        bar.set_description_str(f"{suite.name}: {item[0].label}")
+        try:
+            task = prepare(item)
+            if task is not None:
+                record(task.run, executor.execute(task))
+        except OSError as exc:  # the executor could not write the run's log or folders
+            io_failure(exc)
+
+    try:
+        if hasattr(executor, "execute_all"):
+            tasks = [t for t in map(prepare, todo) if t is not None and not stopped.is_set()]
+            try:
+                # jobs already submitted run on; their rows are collected by the same command
+                executor.execute_all(tasks, record, store)
+            except OSError as exc:
+                io_failure(exc)
+        else:
+            parallel = min(max(jobs, getattr(executor, "slots", 1)), max(len(todo), 1))
+            if parallel <= 1:
+                for item in todo:
+                    execute(item)
+            else:
+                with ThreadPoolExecutor(max_workers=parallel) as pool:
+                    for future in [pool.submit(execute, item) for item in todo]:
+                        future.result()
+    finally:
+        bar.close()
+        if hasattr(executor, "close"):
+            executor.close()
+    if not io_errors and not (store.dir / PARQUET).exists():
+        try:
+            store.write_tables()  # an empty, correctly shaped table
+        except OSError as exc:
+            io_failure(exc)
+    if io_errors:
+        done = store.latest()
+        finished = sum(run.to_spec().config_hash() in done for run in suite.runs)
+        summary.io_error = _io_error_text(io_errors[0], store.dir, finished,
+                                          len(suite.runs) - finished)
+    return summary
+
+
+def collect(store: ResultsStore, executor: Any, suite_name: str) -> int:
+    """``--collect``: rows that finished jobs left on disk go into the journal, and the table
+    is rewritten from the journal; nothing runs. Returns the number of rows added."""
+    with driver_lock(store.dir):
+        rows = executor.collect(store) if hasattr(executor, "collect") else []
+        for row in rows:
+            row.setdefault("suite", suite_name)
+            store.append_journal(row)
+        store.write_tables()
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``dsm-bench run``."""
+    p.add_argument("--suite", required=True,
+                   help="suite name (benchmarks/suites/NAME.toml) or path to a .toml file")
+    p.add_argument("--out", required=True, type=Path, help="results directory (created)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="re-run runs whose recorded status is not ok")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show each run's training progress and output")
+    p.add_argument("--no-report", action="store_true", help="do not build the report")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs in parallel (each its own process; default 1)")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE[,VALUE...]",
+                   help="run only the suite's runs whose solver, problem, d or seed is one of "
+                        "the values (repeatable; all must match), e.g. --only solver=dsm,oracle "
+                        "--only d=3. Rows keep their config hash, so a long suite can be run "
+                        "in parts into one --out")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="where runs execute: local processes (default), a Dask cluster, or "
+                        "Slurm jobs through submitit (docs/scaling.md)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="--executor dask: the scheduler of a running cluster (default: a "
+                        "LocalCluster of --jobs worker processes, started for the sweep)")
+    p.add_argument("--executor-config", type=Path, metavar="FILE.toml",
+                   help="executor settings, e.g. an [executor.slurm] table (partition, "
+                        "account, time, ...); its keys override the suite's own table")
+    p.add_argument("--collect", action="store_true",
+                   help="run nothing: add the rows finished jobs left in --out to the "
+                        "journal and rewrite the table")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run and write nothing: print the job arrays, their resources and "
+                        "the CPU / GPU hours the suite's budgets imply")
+
+
+def check_writable(out: Path) -> str | None:
+    """Why ``out`` cannot be created / written, or None; checked before anything is written."""
+    out = Path(out).absolute()
+    if out.exists():
+        if not out.is_dir():
+            return f"--out {out} exists and is not a directory"
+        return None if os.access(out, os.W_OK | os.X_OK) else f"--out {out} is not writable"
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"--out {out}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"--out {out} cannot be created: {parent} is not writable"
+    return None
+
+
+def main(args: argparse.Namespace) -> int:
+    """``dsm-bench run``: 0 when every run ended ok or infeasible, 1 when some failed or timed
+    out, 2 on bad input (nothing written)."""
+    from dsm_bench.harness.executors import ExecutorError, load_executor_config, make_executor
+
+    executor_name = getattr(args, "executor", "local")
+    dry_run, collecting = getattr(args, "dry_run", False), getattr(args, "collect", False)
+    if args.jobs < 1:
+        print(f"error: --jobs must be >= 1 (got {args.jobs})", file=sys.stderr)
+        return 2
+    if dry_run and collecting:
+        print("error: --dry-run and --collect exclude each other", file=sys.stderr)
+        return 2
+    problem = None if dry_run else check_writable(args.out)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        suite = load_suite(args.suite, plugins=getattr(args, "plugin", None))
+        selection = parse_selection(args.only)
+        if selection:
+            suite = suite.select(selection)
+        settings = load_executor_config(getattr(args, "executor_config", None), suite.executor,
+                                        executor_name)
+        executor = make_executor(executor_name, jobs=args.jobs,
+                                 scheduler=getattr(args, "scheduler", None), settings=settings)
+    except (SuiteError, ExecutorError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    escapes = _path_errors(suite, args.out)
+    if escapes:
+        print("error: " + "\n  ".join(escapes), file=sys.stderr)
+        return 2
+    store = ResultsStore(args.out)
+    if dry_run:
+        args.no_report = True
+        print(dry_run_text(suite, store, executor, settings, args.retry_failed))
+        return 0
+    try:
+        with contextlib.ExitStack() as held:
+            if store.dir.is_dir():  # a busy DIR is refused before a cluster is started
+                held.enter_context(driver_lock(store.dir))
+            if collecting:
+                if not store.dir.is_dir():
+                    print(f"error: --collect: {store.dir} does not exist", file=sys.stderr)
+                    return 2
+                try:
+                    added = collect(store, executor, suite.name)
+                except OSError as exc:
+                    print(f"error: --collect could not write {store.dir}: {exc}; every row "
+                          "already in the journal is kept: free space and run the same "
+                          "command", file=sys.stderr)
+                    return 1
+                print(f"collected {added} row(s) into {store.journal}; table rewritten")
+                return 0
+            try:
+                if hasattr(executor, "start"):
+                    executor.start()
+            except ExecutorError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            summary = run_suite(suite, args.out, executor=executor,
+                                retry_failed=args.retry_failed, verbose=args.verbose,
+                                jobs=args.jobs)
+    except ResultsDirBusy as exc:
+        if hasattr(executor, "close"):
+            executor.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0 if summary.ok else 1
+
+
+def _path_errors(suite: Suite, out: Path) -> list[str]:
+    """Every run option that names a path outside ``out`` (an option declared ``RunPath``)."""
+    from dsm_bench.harness.single_run import run_path_errors
+
+    errors: list[str] = []
+    for run in suite.runs:
+        try:
+            found = run_path_errors(run.to_spec(), out)
+        except Exception:  # noqa: BLE001 - a run that cannot be built is recorded as failed
+            continue
+        errors += [e for e in found if e not in errors]
+    return errors
+
+
+def dry_run_text(suite: Suite, store: ResultsStore, executor: Any, settings: dict[str, Any],
+                 retry_failed: bool = False) -> str:
+    """What ``--dry-run`` prints: the runs a sweep would submit, grouped into job arrays."""
+    from dsm_bench.harness.executors import plan_text
+    from dsm_bench.harness.single_run import infeasible_reason
+
+    todo, skipped, _ = pending_runs(suite, store, retry_failed)
+    runnable, not_run = [], 0
+    for run, spec in todo:
+        try:
+            runnable_here = not run.unavailable and infeasible_reason(spec) is None
+        except Exception:  # noqa: BLE001 - it would be recorded as a failed row, not submitted
+            runnable_here = False
+        if runnable_here:
+            runnable.append(run)
+        else:
+            not_run += 1
+    text = plan_text(runnable, getattr(executor, "settings", settings),
+                     getattr(executor, "name", "local"), skipped=skipped)
+    if not_run:
+        text += f"\n{not_run} run(s) infeasible or unavailable: recorded as rows, not submitted"
+    return text
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m dsm_bench.harness.runner", description=__doc__)
+    configure_parser(parser)
+    sys.exit(main(parser.parse_args()))

@@ -1,0 +1,94 @@
+"""``--set key=value`` settings: parsed once, then routed to the solver, the problem, the
+budget or the evaluation. Shared by the command line and the benchmark scripts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from reference.problems import OVERRIDABLE
+from solvers.options import Integer, Option, Real
+
+# budgets, evaluation settings and per-run limits, declared once for --set and suites alike
+BUDGET_OPTIONS = {
+    "max_iters": Option(None, Integer(1), "training iterations (epochs, optimiser steps)"),
+    "max_seconds": Option(None, Real(0, closed="neither"), "training seconds, pauses excluded"),
+    "monitor_every": Option(None, Integer(1), "record cheap errors every N iterations"),
+}
+EVALUATION_OPTIONS = {
+    "n_samples": Option(10_000, Integer(1), "samples per trial (sampled solutions)"),
+    "n_trials": Option(10, Integer(1), "independent sampling trials"),
+    "eval_seed": Option(0, Integer(0), "seed of the evaluation's sampling"),
+    # an L2 norm over time needs at least the two ends of [0, T]
+    "n_eval_times": Option(101, Integer(2), "evaluation times, evenly spaced on the grid"),
+}
+LIMIT_OPTIONS = {
+    "timeout_s": Option(3600.0, Real(0, closed="neither"), "wall time of one run"),
+    "memory_mb": Option(16_000.0, Real(0, closed="neither"), "resident memory of one run"),
+}
+BUDGET_KEYS = ("max_iters", "max_seconds")  # settable with --set (monitor_every: suites only)
+EVALUATION_KEYS = tuple(EVALUATION_OPTIONS)
+
+
+def settings_errors(table: dict[str, Any], options: dict[str, Option], where: str,
+                    sep: str = ".") -> list[str]:
+    """Every unknown key and invalid value of a budget / evaluation / limits table, each
+    message naming the key and its valid range (``where.key: value must be ...``; with
+    ``sep="="`` as ``--set key=value must be ...``)."""
+    errors = []
+    unknown = sorted(set(table) - set(options))
+    if unknown:
+        errors.append(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: "
+                      f"{', '.join(sorted(options))}")
+    for key, value in table.items():
+        if key in options and not options[key].constraint.accepts(value):
+            shown = f"{where} {key}={value!r}" if sep == "=" else f"{where}.{key}: {value!r}"
+            errors.append(f"{shown} must be {options[key].constraint.describe()}")
+    return errors
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2."""
+
+
+def parse_value(text: str) -> Any:
+    """'3' -> 3, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, anything else a string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for convert in (int, float):
+        try:
+            value = convert(text)
+        except ValueError:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"--set value {text!r} is not finite")
+        return value
+    return text
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not value.strip():
+            raise UsageError(f"malformed --set {item!r}: expected key=value (e.g. --set width=64)")
+        settings[key] = parse_value(value)
+    return settings
+
+
+def split_settings(settings: dict[str, Any]) -> tuple[dict, dict, dict, dict]:
+    """Route --set keys: (solver options, problem overrides, budget, evaluation settings)."""
+    problem = {k: v for k, v in settings.items() if k in OVERRIDABLE and k != "d"}
+    budget = {k: v for k, v in settings.items() if k in BUDGET_KEYS}
+    evaluation = {k: v for k, v in settings.items() if k in EVALUATION_KEYS}
+    if "d" in settings:
+        raise UsageError("set the dimension with --d D, not --set d=...")
+    taken = set(problem) | set(budget) | set(evaluation)
+    options = {k: v for k, v in settings.items() if k not in taken}
+    return options, problem, budget, evaluation
+
+

@@ -1,0 +1,162 @@
+"""Pooled errors of a sampler and its excess over the sampling floor (docs/metrics.md,
+"Pooled errors and the excess over the floor").
+
+The per-trial errors (``mean_err``, ``var_err``) are norms of one trial's noise: with n samples
+they cannot fall below about sqrt(2/n) (the variance) whatever the drift. Pooling the moments
+over the K trials (and over the d coordinates where the problem's marginals are exchangeable)
+divides the noise by sqrt(K c) before the norm is taken:
+
+    m_pool(t) = (1/K) sum_k m_k(t),   var_pool(t) = (1/K) sum_k var_k(t),
+    mean_err_pooled = ||m_pool - m_ref||_t / ||m_ref||_t   (relative_l2_over_time),
+
+with m_k, var_k the trial's moments averaged over the pooled coordinates (each unbiased, so
+their averages are too). The excess over the floor of a solver S scored beside the floor F
+(the oracle) on the same evaluation settings is
+
+    excess = err_pooled(S) - err_pooled(F),
+
+with a bootstrap interval that resamples trial indices jointly for S and F: on common random
+numbers (the oracle draws DSM's noise) trial k of both shares its noise, and the joint
+resampling keeps that pairing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Excess", "TrialMoments", "excess_over_floor", "pooled_errors", "relative_l2_batch"]
+
+
+@dataclass(frozen=True)
+class TrialMoments:
+    """Per-trial moments (K trials, T times, c pooled coordinate groups) and the reference.
+
+    c is 1 where the coordinates were pooled (exchangeable marginals), else d; ``ref_mean``
+    and ``ref_var`` are (T, c)."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    ref_mean: np.ndarray
+    ref_var: np.ndarray
+
+    @classmethod
+    def from_trials(cls, means: np.ndarray, variances: np.ndarray, ref_mean: np.ndarray,
+                    ref_var: np.ndarray, exchangeable: bool) -> TrialMoments:
+        """From (K, T, d) trial moments and (T, d) reference moments; averaged over the
+        coordinates when they are ``exchangeable`` (identically distributed marginals)."""
+        means, variances = np.asarray(means, float), np.asarray(variances, float)
+        ref_mean, ref_var = np.asarray(ref_mean, float), np.asarray(ref_var, float)
+        if exchangeable:
+            return cls(means.mean(-1, keepdims=True), variances.mean(-1, keepdims=True),
+                       ref_mean.mean(-1, keepdims=True), ref_var.mean(-1, keepdims=True))
+        return cls(means, variances, ref_mean, ref_var)
+
+    def to_series(self) -> dict[str, Any]:
+        """The artifact's entries: (K, T, c) nested lists, and the reference per coordinate
+        only where coordinates were not pooled (the series' ``ref_mean`` is their average)."""
+        out: dict[str, Any] = {"trial_mean": self.mean.tolist(), "trial_var": self.var.tolist()}
+        if self.mean.shape[-1] > 1:
+            out.update(ref_mean_coords=self.ref_mean.tolist(), ref_var_coords=self.ref_var.tolist())
+        return out
+
+    @classmethod
+    def from_series(cls, series: dict[str, Any]) -> TrialMoments | None:
+        """Read back from an artifact's series; None where it holds no trial moments or no
+        reference (a row scored before they were stored, or without a reference)."""
+        if not series.get("trial_mean") or series.get("ref_mean") is None:
+            return None
+        mean, var = np.asarray(series["trial_mean"], float), np.asarray(series["trial_var"], float)
+        if mean.shape[-1] > 1:
+            ref_mean = np.asarray(series["ref_mean_coords"], float)
+            ref_var = np.asarray(series["ref_var_coords"], float)
+        else:
+            ref_mean = np.asarray(series["ref_mean"], float)[:, None]
+            ref_var = np.asarray(series["ref_var"], float)[:, None]
+        return cls(mean, var, ref_mean, ref_var)
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.mean.shape[0])
+
+
+def relative_l2_batch(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``metrics.relative_l2_over_time`` for a batch of estimates (B, T, c) against one
+    reference (T, c): the relative L2 over time per coordinate, averaged over coordinates;
+    a coordinate whose reference is identically zero uses the absolute L2 / sqrt(T)."""
+    est = np.asarray(estimate, float)
+    ref = np.asarray(reference, float)
+    diff = np.linalg.norm(est - ref, axis=-2)            # (B, c)
+    norm = np.linalg.norm(ref, axis=0)                   # (c,)
+    zero = norm <= 1e-12 * max(1.0, float(np.abs(est).max(initial=0.0)))
+    scale = np.where(zero, np.sqrt(len(ref)), norm)
+    return (diff / scale).mean(-1)
+
+
+def pooled_errors(moments: TrialMoments) -> dict[str, float]:
+    """mean_err_pooled and var_err_pooled: the moments averaged over all trials first."""
+    pooled_mean = moments.mean.mean(0, keepdims=True)
+    pooled_var = moments.var.mean(0, keepdims=True)
+    return {"mean_err_pooled": float(relative_l2_batch(pooled_mean, moments.ref_mean)[0]),
+            "var_err_pooled": float(relative_l2_batch(pooled_var, moments.ref_var)[0])}
+
+
+@dataclass(frozen=True)
+class Excess:
+    """err_pooled(solver) - err_pooled(floor) with its bootstrap interval [lo, hi]."""
+
+    value: float
+    lo: float
+    hi: float
+
+    @property
+    def resolved(self) -> bool:
+        """False where the interval contains 0 (not distinguishable from the floor) or where
+        there is no interval (a single trial)."""
+        return bool(self.lo > 0.0 or self.hi < 0.0)
+
+
+def _bootstrap_errors(pairs: list[tuple[TrialMoments, TrialMoments]], idx: np.ndarray,
+                      moment: str) -> np.ndarray:
+    """Mean over pairs of err_pooled(solver) - err_pooled(floor), trials picked by idx (B, K)."""
+    total = np.zeros(len(idx))
+    for solver, floor in pairs:
+        for sign, m in ((1.0, solver), (-1.0, floor)):
+            est = getattr(m, moment)[idx].mean(1)         # (B, T, c)
+            total += sign * relative_l2_batch(est, getattr(m, f"ref_{moment}"))
+    return total / len(pairs)
+
+
+def excess_over_floor(pairs: list[tuple[TrialMoments, TrialMoments]], *, n_boot: int = 2000,
+                      level: float = 0.95, seed: int = 0) -> dict[str, Excess]:
+    """The excess of the pooled mean and variance errors over the floor, {"mean": ..,
+    "var": ..}, averaged over the (solver, floor) pairs (one per training seed).
+
+    Interval: the basic (reverse-percentile) bootstrap over trial indices, resampled jointly
+    for every solver and floor row: theta* - theta estimates the estimator's error, so
+    [2 theta - q_hi, 2 theta - q_lo]. A norm of pooled noise is biased upward, and resampling
+    trials with replacement adds about as much noise again; the reverse percentile reflects
+    that shift instead of doubling it as the plain percentile interval would.
+    """
+    if not pairs:
+        raise ValueError("no (solver, floor) pair to compare")
+    sizes = {m.n_trials for pair in pairs for m in pair}
+    if len(sizes) != 1:
+        raise ValueError(f"the rows differ in their number of trials: {sorted(sizes)}")
+    k = sizes.pop()
+    if k < 2:
+        # one trial: no resampling spread to measure, so no interval
+        return {moment: Excess(float(_bootstrap_errors(pairs, np.zeros((1, 1), int), moment)[0]),
+                               np.nan, np.nan) for moment in ("mean", "var")}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, k, size=(n_boot, k))
+    alpha = 0.5 * (1.0 - level)
+    out = {}
+    for moment in ("mean", "var"):
+        value = float(_bootstrap_errors(pairs, np.arange(k)[None, :], moment)[0])
+        replicates = _bootstrap_errors(pairs, idx, moment)
+        q_lo, q_hi = np.quantile(replicates, [alpha, 1.0 - alpha])
+        out[moment] = Excess(value, float(2 * value - q_hi), float(2 * value - q_lo))
+    return out

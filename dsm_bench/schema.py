@@ -1,0 +1,164 @@
+"""The results table: one tidy row per (solver, problem, d, seed, config), and every metric
+declared once.
+
+``METRIC_TABLE`` is the one place a metric is declared: its column, label, unit, kind,
+spread column and whether the regression gate compares it. The row's columns, the gate
+(``dsm_bench.harness.check``), the report's labels and asv's ``track_*`` benchmarks are all
+derived from it, so a new metric is one entry. Definitions: ``docs/metrics.md``.
+
+This module imports nothing of the project, so the harness, the reports and asv can all read
+it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["BOOL_COLUMNS", "COLUMNS", "COST", "COST_TABLE", "ESS_RELIABLE", "FLOAT_COLUMNS", "IDENTITY",
+           "INT_COLUMNS", "METRICS", "METRIC_TABLE", "Metric", "PROVENANCE", "SOLVER_FACTS",
+           "STATUSES", "flatten_config", "gated_metrics", "metric", "metric_label"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A number the table records per run.
+
+    kind: "error" (lower is better, compared with a reference), "check" (a reference-free
+    consistency check, lower is better), "cost" (time, memory: machine-dependent, never
+    gated) or "info" (a count or a setting).
+    spread: the column holding its standard deviation over sampling trials, if any.
+    gated: compared with the baseline by ``dsm-bench check``.
+    """
+
+    name: str
+    label: str
+    unit: str
+    kind: str
+    spread: str | None = None
+    gated: bool = False
+    kind_column: str | None = None  # "relative" or "absolute" (when the reference is 0)
+
+
+METRIC_TABLE: tuple[Metric, ...] = (
+    Metric("mean_err", "mean error", "rel. L2 over t", "error", "mean_err_std", True,
+           "mean_err_kind"),
+    Metric("var_err", "variance error", "rel. L2 over t", "error", "var_err_std", True,
+           "var_err_kind"),
+    # moments pooled over trials (and exchangeable coordinates) before the norm: resolves
+    # errors below the per-trial noise. Not gated: a noise-dominated norm with no trial spread
+    # to set a band from (its excess over the floor is computed across rows, in the report)
+    Metric("mean_err_pooled", "pooled mean error", "rel. L2 over t", "error"),
+    Metric("var_err_pooled", "pooled variance error", "rel. L2 over t", "error"),
+    Metric("w1_err", "W1 distance of marginals", "length", "error", "w1_err_std", True),
+    Metric("u_err", "osmotic velocity u error", "rel. L2 under rho", "error", None, True),
+    Metric("v_err", "current velocity v error", "rel. L2 under rho", "error", None, True),
+    Metric("energy_drift", "energy drift max|E(t)-E(0)|/|E(0)|", "relative", "check", None,
+           True),
+    Metric("com_mean_err", "centre-of-mass mean error", "rel. L2 over t", "error", None, True,
+           "com_mean_err_kind"),
+    Metric("com_var_err", "centre-of-mass variance error", "rel. L2 over t", "error", None,
+           True),
+    Metric("var_err_brownian", "variance error against Brownian spreading", "rel. L2 over t",
+           "error", None, True),
+    # importance-sampled moments (a density solver above d = 3): Kish's (sum w)^2 / sum w^2
+    Metric("ess_min", "importance-sampling effective sample size, min over t", "samples",
+           "info"),
+)
+
+# below this many effective samples an importance-sampled moment rests on a few points: the
+# row says its moments are unreliable and the report marks the point
+ESS_RELIABLE = 100
+
+COST_TABLE: tuple[Metric, ...] = (
+    Metric("train_s", "training wall time", "s", "cost"),
+    Metric("iters", "iterations", "count", "info"),
+    Metric("s_per_iter", "time per iteration", "s", "cost"),
+    Metric("eval_s", "evaluation wall time", "s", "cost"),
+    Metric("peak_rss_mb", "peak host memory RSS", "MiB", "cost"),
+    Metric("peak_gpu_mb", "peak GPU memory", "MiB", "cost"),
+    Metric("n_params", "parameters", "count", "info"),
+)
+
+IDENTITY = [
+    "suite",        # suite name ("" for a single `dsm-bench solve`)
+    "solver",       # registry name
+    "problem",      # registry name
+    "d",            # dimension (number of particles for bosons)
+    "seed",         # training / solver seed
+    "config_hash",  # sha256 prefix of the canonical JSON of `config`
+    "config",       # JSON: solver options, problem overrides, budget, evaluation settings
+    "resolved_config",  # JSON: every solver option and problem parameter as run (defaults in)
+    "status",       # ok | failed | timeout | infeasible
+    "message",      # error or infeasibility reason ("" when ok)
+]
+
+# the solver's declared facts (solvers.base.Solver.facts), recorded so that the gate and the
+# report read them from the table, also for a plugin that is not installed where it is read
+SOLVER_FACTS = [
+    "solver_label", "solver_short_label", "solver_color", "solver_floor",
+    "solver_deterministic", "solver_trained", "solver_sampler", "solver_tolerance",
+]
+
+METRICS = [
+    *[c for m in METRIC_TABLE for c in (m.name, m.spread, m.kind_column) if c],
+    "reference",         # exact | grid | self | none
+    "n_samples", "n_trials", "eval_seed", "n_eval_times",
+]
+
+COST = [*[m.name for m in COST_TABLE], "device", "dtype", "threads", "stop_reason"]
+
+PROVENANCE = [
+    "git_commit", "git_dirty", "versions", "host", "python", "started_at", "finished_at",
+    "wall_s", "artifact",  # artifact: path (relative to the results dir) of the run's JSON
+    "executor",  # local | dask | slurm: what ran it
+    "job_id",    # the scheduler's id for the run (Slurm job / Dask key), where there is one
+]
+
+COLUMNS = IDENTITY + SOLVER_FACTS + METRICS + COST + PROVENANCE
+
+STATUSES = ("ok", "failed", "timeout", "infeasible")
+
+# column types on disk (everything else is text); integers are nullable because failed and
+# infeasible rows leave most columns empty
+INT_COLUMNS = ["d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times", "threads",
+               *[m.name for m in COST_TABLE if m.unit == "count"]]
+FLOAT_COLUMNS = [*[c for m in METRIC_TABLE for c in (m.name, m.spread) if c],
+                 *[m.name for m in COST_TABLE if m.unit != "count"], "wall_s",
+                 "solver_tolerance"]
+BOOL_COLUMNS = ["git_dirty", "solver_floor", "solver_deterministic", "solver_trained",
+                "solver_sampler"]
+
+_BY_NAME = {m.name: m for m in (*METRIC_TABLE, *COST_TABLE)}
+
+
+def metric(name: str) -> Metric:
+    """The declaration of a metric or cost column."""
+    return _BY_NAME[name]
+
+
+def metric_label(name: str, with_unit: bool = True) -> str:
+    """'variance error (rel. L2 over t)'; an undeclared column is its own label."""
+    m = _BY_NAME.get(name)
+    if m is None:
+        return name
+    return f"{m.label} ({m.unit})" if with_unit and m.unit != "count" else m.label
+
+
+def gated_metrics() -> dict[str, str | None]:
+    """metric -> its spread column, for every metric the regression gate compares."""
+    return {m.name: m.spread for m in METRIC_TABLE if m.gated}
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys ({"a": {"b": 1}} -> {"a.b": 1}); lists become their
+    JSON text, so that every value compares and hashes."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_config(value, name + "."))
+        else:
+            out[name] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+    return out
