@@ -6,6 +6,11 @@ figures/*.pdf, tables/*.csv and tables/*.tex. Works on whatever rows exist: miss
 dimensions and failed / infeasible runs are gaps, and a figure without data is skipped with a
 note in the report.
 
+The report is built in a temporary folder next to OUT and renamed onto it when complete, so a
+failure leaves no partial folder (and a previous report stays until the new one replaces it).
+A table file that is broken or behind the journal is named on stderr and in the report's notes
+(the report reads the journal instead).
+
 Also runnable as ``python -m reports.build DIR [--out OUT]``.
 """
 
@@ -14,7 +19,11 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
+import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +33,10 @@ import pandas as pd
 from reports import document as doc_
 from reports import figures as figures_
 from reports import tables as tables_
-from reports.data import Results, aggregate, load_results
+from reports.data import Results, ResultsRefused, aggregate, load_results
+from reports.excess import add_excess, excess_lines
+from reports.style import SolverStyles, dimension_symbol
+from reports.tables import format_pm
 
 __all__ = ["build_report", "configure_parser", "main", "default_out_dir"]
 
@@ -52,44 +64,80 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Build the report; print where it is. Exit status 2 when DIR has no results table."""
+    """Build the report; print where it is. Exit status 2 when DIR has no usable results
+    table or names an artifact outside itself."""
     try:
         out = build_report(Path(args.results_dir), getattr(args, "out", None))
-    except FileNotFoundError as exc:
-        print(f"dsm-bench report: {exc}", file=sys.stderr)
+    except (FileNotFoundError, ResultsRefused) as exc:
+        print(f"dsm-bench report: error: {exc}", file=sys.stderr)
         return 2
     print(f"report written to {out}/report.html (and report.md, figures/, tables/)")
     return 0
 
 
+# a suite name as the suite parser admits it; anything else in a table's suite column is
+# replaced, so that the default folder stays one component under reports/
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
 def default_out_dir(suite: str, today: _dt.date | None = None) -> Path:
     today = today or _dt.datetime.now(_dt.timezone.utc).date()
-    return Path("reports") / f"{suite or 'adhoc'}-{today.isoformat()}"
+    name = _NAME_CHARS.sub("_", suite or "adhoc")
+    return Path("reports") / f"{name}-{today.isoformat()}"
 
 
 def build_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     """Build the report of ``results_dir`` into ``out_dir`` and return ``out_dir``."""
     results = load_results(Path(results_dir))
+    for note in results.notes:
+        if "instead (the next" in note:  # a broken table file: say so now, not only inside
+            print(f"note: {note}", file=sys.stderr)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(results.suite)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    agg = aggregate(results.table)
-    tables = tables_.build_tables(results.table, agg, out_dir / "tables")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileNotFoundError(f"--out {out_dir} exists and is not a directory")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.building-"))
+    try:
+        _build_into(results, building)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(building, 0o777 & ~mask)  # mkdtemp's 0700 -> a folder's usual mode
+        _replace_dir(building, out_dir)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _build_into(results: Results, out_dir: Path) -> None:
+    agg = add_excess(aggregate(results.table, results.styles), results)
+    tables = tables_.build_tables(results.table, agg, out_dir / "tables", results.styles)
     writer = figures_.build_all(results, agg, out_dir / "figures")
     document = _compose(results, agg, tables, writer, out_dir)
     (out_dir / "report.md").write_text(doc_.render_markdown(document), encoding="utf-8")
     (out_dir / "report.html").write_text(doc_.render_html(document, out_dir), encoding="utf-8")
-    return out_dir
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put the complete folder ``new`` at ``target``; an old report there goes only after."""
+    if not target.exists():
+        os.rename(new, target)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    os.rename(target, old / "report")
+    os.rename(new, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------ composition
 def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
              writer: figures_.FigureWriter, out_dir: Path) -> doc_.Document:
-    table = results.table
+    table, styles = results.table, results.styles
     doc = doc_.Document(f"dsm-bench report: suite “{results.suite}”")
     counts = table["status"].value_counts()
     doc.paragraph(
-        f"Deep Stochastic Mechanics (DSM) against a physics-informed network (PINN, DeepXDE) and "
-        f"a Crank-Nicolson grid on the time-dependent Schrödinger equation. Results directory "
+        "Solvers of the time-dependent Schrödinger equation compared: "
+        + ", ".join(styles.label(s) for s in styles.order) + ". Results directory "
         f"`{results.directory}`: {len(table)} runs ("
         + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")."
     )
@@ -98,17 +146,22 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
     doc.heading("Problems", 3)
     doc.bullets(_problem_lines(table))
     doc.heading("Solvers and their configurations", 3)
-    doc.bullets(_solver_lines(table))
+    doc.bullets(_solver_lines(table, styles))
     doc.heading("Evaluation protocol", 3)
     doc.paragraph(_protocol_text(table))
 
     doc.heading("Main results")
-    summary = _summary_lines(agg)
+    summary = _summary_lines(agg, styles)
     if summary:
-        doc.paragraph("Against the sampling floor (the oracle: the same sampler driven by the "
-                      "exact drift, evaluated with the same samples x trials), computed from "
-                      "the table below:")
+        floors = " and ".join(styles.label(s) for s in styles.floors)
+        doc.paragraph(f"Against the sampling floor ({floors}, evaluated with the same "
+                      "samples x trials), computed from the table below:")
         doc.bullets(summary)
+    excess = excess_lines(agg, styles)
+    if excess:
+        doc.paragraph("Excess over the sampling floor (pooled errors; 95% bootstrap interval over "
+                      "trials, docs/metrics.md):")
+        doc.bullets(excess)
     main = tables[0]
     doc.table(doc_.TableBlock(main.title, main.caption, main.display,
                               [f"tables/{main.name}.csv", f"tables/{main.name}.tex"],
@@ -155,12 +208,9 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
     return doc
 
 
-def _summary_lines(agg: pd.DataFrame) -> list[str]:
-    """One line per (problem, d, solver): its errors as multiples of the oracle's floor.
+def _summary_lines(agg: pd.DataFrame, styles: SolverStyles) -> list[str]:
+    """One line per (problem, d, solver): its errors as multiples of the sampling floor's.
     Problems run at many dimensions are summarised at their smallest and largest one."""
-    from reports.style import solver_label
-    from reports.tables import format_pm
-
     if agg.empty:
         return []
     lines = []
@@ -168,12 +218,13 @@ def _summary_lines(agg: pd.DataFrame) -> list[str]:
         dims = sorted(by_problem["d"].unique())
         for d in dict.fromkeys([dims[0], dims[-1]]):
             here = by_problem[by_problem["d"] == d]
-            floors = here[(here["solver"] == "oracle") & here["var_err"].notna()]
+            is_floor = np.array([styles.is_floor(s) for s in here["solver"]], dtype=bool)
+            floors = here[is_floor & here["var_err"].notna().to_numpy()]
             if floors.empty:
                 continue
-            for _, row in here[here["solver"] != "oracle"].iterrows():
+            for _, row in here[~is_floor].iterrows():
                 # the floor at the method's own sample count where measured, else the first
-                # oracle configuration (fewest samples, natural order)
+                # floor configuration (fewest samples, natural order)
                 same = floors[floors["n_samples"].astype(float) == float(row["n_samples"])] \
                     if pd.notna(row["n_samples"]) else floors.iloc[:0]
                 floor = (same if len(same) else floors).iloc[0]
@@ -197,9 +248,9 @@ def _summary_lines(agg: pd.DataFrame) -> list[str]:
                                  f"the floor {format_pm(base, base_spread)}"
                                  + verdict)
                 if parts:
-                    dname = "n" if problem == "bosons" else "d"
-                    label = solver_label(row["solver"], row["variant"])
-                    lines.append(f"{problem}, {dname} = {int(d)}, {label}: " + "; ".join(parts))
+                    label = styles.label(row["solver"], row["variant"])
+                    lines.append(f"{problem}, {dimension_symbol(problem)} = {int(d)}, {label}: "
+                                 + "; ".join(parts))
     return lines
 
 
@@ -230,8 +281,7 @@ def _problem_lines(table: pd.DataFrame) -> list[str]:
                          + (f", phase k0 = {p.k0:g}" if p.k0 else ""))
             except (ValueError, TypeError):
                 pass
-        label = "n" if name == "bosons" else "d"
-        text += f"; {label} = {', '.join(str(d) for d in dims) or '–'}"
+        text += f"; {dimension_symbol(name)} = {', '.join(str(d) for d in dims) or '–'}"
         if overrides:
             text += f"; overrides: {json.dumps(overrides, sort_keys=True)}"
         refs = _unique(group["reference"])
@@ -241,11 +291,9 @@ def _problem_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _solver_lines(table: pd.DataFrame) -> list[str]:
-    from reports.style import solver_label, solver_sort_key
-
+def _solver_lines(table: pd.DataFrame, styles: SolverStyles) -> list[str]:
     lines = []
-    for solver in sorted(set(table["solver"]), key=solver_sort_key):
+    for solver in sorted(set(table["solver"]), key=styles.sort_key):
         group = table[table["solver"] == solver]
         configs = {}
         for config in group["_config"]:
@@ -261,7 +309,8 @@ def _solver_lines(table: pd.DataFrame) -> list[str]:
         if len(parts) > 4:  # one per dimension, say; keep the report readable
             parts = parts[:4] + [f"... {len(parts) - 4} more configurations in tables/runs.csv"]
         devices = _unique(group["device"])
-        text = f"{solver_label(solver)} (`{solver}`)"
+        text = f"{styles.label(solver)} (`{solver}`)" + (
+            ", the sampling floor" if styles.is_floor(solver) else "")
         if devices:
             text += f", device {', '.join(devices)}"
         lines.append(text + " — " + " | ".join(parts) if parts else text)
@@ -281,7 +330,7 @@ def _protocol_text(table: pd.DataFrame) -> str:
     times = sorted({int(n) for n in ok["n_eval_times"].dropna()})
     seeds = sorted({int(s) for s in ok["seed"].dropna()})
     return (
-        "Every solver is scored by the same code (benchmarks/metrics.py) on the same "
+        "Every solver is scored by the same code (dsm_bench/metrics.py) on the same "
         f"evaluation times ({', '.join(map(str, times)) or '?'} evenly spaced points of the "
         "problem's time grid): relative L2 over time of the per-coordinate mean and variance, "
         "averaged over coordinates (mean_err, var_err), and the 1-Wasserstein distance of the "

@@ -1,8 +1,16 @@
-"""Reading a results directory: the table (DIR/results.parquet or DIR/results.csv), the per-run
-artifact JSONs, and the aggregation over seeds that every table and figure shares.
+"""Reading a results directory: the table (the journal DIR/results.jsonl, else
+DIR/results.parquet or DIR/results.csv), the per-run artifact JSONs, and the aggregation over
+seeds that every table and figure shares.
 
 Nothing here raises on missing solvers, dimensions, failed or infeasible runs: they are gaps.
 A missing or unreadable artifact is recorded in ``Results.notes`` and skipped.
+
+The journal is the source of truth: where there is one, the table is its last row per config
+hash, and a table file that is missing, unreadable or behind it is named in the notes (the
+harness rewrites it: the next ``dsm-bench run`` or ``check --results``; the report only reads,
+so a read-only copy of a results directory can be reported on). An artifact path that leads
+outside the results directory is refused (``ResultsRefused``): a table is data, and must not
+make the report read whatever file it names.
 """
 
 from __future__ import annotations
@@ -12,37 +20,55 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.schema import COLUMNS, flatten_config
+from dsm_bench.schema import COLUMNS, COST_TABLE, METRIC_TABLE, flatten_config
+from dsm_bench.table import (
+    CSV,
+    JOURNAL,
+    PARQUET,
+    latest_rows,
+    read_without_journal,
+    results_frame,
+    table_file_problem,
+)
+from reports.style import SolverStyles
 
 __all__ = [
     "ERROR_METRICS",
     "Results",
+    "ResultsRefused",
     "aggregate",
     "load_results",
     "parse_config",
     "pooled_spread",
+    "power_law_exponent",
     "natural_key",
 ]
 
-# metrics reported as "value +- spread"; the *_std column (spread over sampling trials) exists
-# for the first three only
-ERROR_METRICS = ("mean_err", "var_err", "w1_err", "u_err", "v_err", "energy_drift",
-                 "com_mean_err", "com_var_err", "var_err_brownian")
-_STD_COLUMNS = {"mean_err": "mean_err_std", "var_err": "var_err_std", "w1_err": "w1_err_std"}
-COST_MEAN = ("train_s", "iters", "s_per_iter", "eval_s", "n_params")
+# metrics reported as "value +- spread" (the schema's declarations); a metric's spread column
+# (its standard deviation over sampling trials) is declared there where one exists
+ERROR_METRICS = tuple(m.name for m in METRIC_TABLE)
+_STD_COLUMNS = {m.name: m.spread for m in METRIC_TABLE if m.spread}
+_KIND_COLUMNS = tuple(m.kind_column for m in METRIC_TABLE if m.kind_column)
+# peak memory aggregates as the maximum over seeds (the machine must hold the worst run)
 COST_MAX = ("peak_rss_mb", "peak_gpu_mb")
+COST_MEAN = tuple(m.name for m in COST_TABLE if m.name not in COST_MAX)
 NUMERIC = set(ERROR_METRICS) | set(_STD_COLUMNS.values()) | set(COST_MEAN) | set(COST_MAX) | {
     "d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times", "threads", "wall_s"}
 
 # config keys that identify a run but not a configuration (seeds repeat one configuration)
 _IDENTITY_KEYS = {"seed", "suite", "solver", "problem", "d", "evaluation.eval_seed",
                   "problem_overrides.d", "solver_options.seed"}
+
+
+class ResultsRefused(ValueError):
+    """A results table that must not be used as it is (an artifact path escaping DIR)."""
 
 
 @dataclass
@@ -57,6 +83,11 @@ class Results:
     @property
     def ok(self) -> pd.DataFrame:
         return self.table[self.table["status"] == "ok"]
+
+    @cached_property
+    def styles(self) -> SolverStyles:
+        """Each solver's label, colour and order, from the rows' declared facts."""
+        return SolverStyles.from_table(self.table)
 
     @property
     def suite(self) -> str:
@@ -78,38 +109,52 @@ def parse_config(value: Any) -> dict[str, Any]:
 
 
 def load_results(results_dir: Path) -> Results:
-    """Read DIR/results.parquet (or DIR/results.csv) and every row's artifact.
+    """Read the results table of ``results_dir`` and every row's artifact.
 
-    Raises FileNotFoundError when neither table exists (the one thing a report cannot do
-    without)."""
+    Raises FileNotFoundError when there is no usable table (the one thing a report cannot do
+    without), ResultsRefused when a row's artifact path leads outside ``results_dir``."""
     results_dir = Path(results_dir)
-    parquet, csv = results_dir / "results.parquet", results_dir / "results.csv"
-    if parquet.exists():
-        table = pd.read_parquet(parquet)
-    elif csv.exists():
-        table = pd.read_csv(csv, keep_default_na=True)
-    else:
-        raise FileNotFoundError(
-            f"no results table in {results_dir}: expected results.parquet or results.csv"
-        )
+    table, notes = read_table(results_dir)
     table = _normalise(table)
-    notes: list[str] = []
+    root = results_dir.resolve()
     artifacts: dict[int, dict[str, Any]] = {}
     for idx, row in table.iterrows():
         path = row.get("artifact")
         if row["status"] != "ok" or not isinstance(path, str) or not path:
             continue
-        full = results_dir / path
+        full = (results_dir / path).resolve()
+        if root not in full.parents:
+            raise ResultsRefused(
+                f"{results_dir}: row {row.get('config_hash')} ({row['solver']} / "
+                f"{row['problem']}) names the artifact {path!r}, which resolves to {full}, "
+                "outside the results directory; refused")
         try:
             artifacts[idx] = json.loads(full.read_text())
         except FileNotFoundError:
             notes.append(f"artifact {path} ({row['solver']} / {row['problem']} d={row['d']}) "
                          "is missing; its time series are not plotted")
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             notes.append(f"artifact {path} is unreadable ({exc}); its time series are not plotted")
     # the row's config holds the suite's overrides only; the artifact has every option
     table["point_settings"] = _point_settings(table, artifacts)
     return Results(results_dir, table, artifacts, notes)
+
+
+def read_table(results_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """(the raw results table, notes): the journal's last row per config hash where there is a
+    journal (each broken table file noted), else results.parquet, else results.csv. Raises
+    ResultsError (a FileNotFoundError) naming the file when there is no usable table."""
+    journal = results_dir / JOURNAL
+    if journal.exists():
+        table = results_frame(list(latest_rows(journal).values()))
+        notes = []
+        for name in (PARQUET, CSV):
+            problem = table_file_problem(results_dir / name, table)
+            if problem:
+                notes.append(f"{results_dir / name} {problem}: read {JOURNAL} instead (the next "
+                             f"`dsm-bench run` on {results_dir} rewrites it)")
+        return table, notes
+    return read_without_journal(results_dir), []
 
 
 def _normalise(table: pd.DataFrame) -> pd.DataFrame:
@@ -126,7 +171,7 @@ def _normalise(table: pd.DataFrame) -> pd.DataFrame:
         if column not in NUMERIC:
             table[column] = table[column].astype(object).where(table[column].notna(), None)
     for column in ("suite", "solver", "problem", "status", "message", "reference", "device",
-                   "mean_err_kind", "var_err_kind", "com_mean_err_kind", "artifact"):
+                   *_KIND_COLUMNS, "artifact"):
         table[column] = table[column].fillna("").astype(str)
     table["status"] = table["status"].replace("", "failed")
     table["_config"] = [parse_config(c) for c in table["config"]]
@@ -227,10 +272,12 @@ def pooled_spread(values: Iterable[float], stds: Iterable[float] | None = None) 
     return float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
 
 
-def aggregate(table: pd.DataFrame) -> pd.DataFrame:
+def aggregate(table: pd.DataFrame, styles: SolverStyles | None = None) -> pd.DataFrame:
     """One row per (problem, d, solver, variant): metrics as mean over ok runs with their
     pooled spread (``<metric>_spread``), costs as mean over runs (peak memory: the maximum),
-    and the run counts by status. Groups with no ok run keep NaN metrics and say why."""
+    and the run counts by status. Groups with no ok run keep NaN metrics and say why.
+    Rows are ordered by problem registry, d, the solvers' order in ``styles`` (default: the
+    table's own), then variant."""
     rows = []
     keys = ["problem", "d", "solver", "variant"]
     for (problem, d, solver, variant), group in table.groupby(keys, sort=False, dropna=False):
@@ -242,7 +289,7 @@ def aggregate(table: pd.DataFrame) -> pd.DataFrame:
             row[metric] = float(values.mean()) if values.notna().any() else math.nan
             std_col = _STD_COLUMNS.get(metric)
             row[f"{metric}_spread"] = pooled_spread(values, ok[std_col] if std_col else None)
-        for kind in ("mean_err_kind", "var_err_kind", "com_mean_err_kind"):
+        for kind in _KIND_COLUMNS:
             kinds = ok[kind].dropna().astype(str)
             row[kind] = kinds.iloc[0] if len(kinds) else ""
         for cost in COST_MEAN:
@@ -263,17 +310,28 @@ def aggregate(table: pd.DataFrame) -> pd.DataFrame:
     if out.empty:
         return out
     from reference.problems import problem_names
-    from reports.style import solver_sort_key
 
+    styles = styles or SolverStyles.from_table(table)
     registry = problem_names()
     order = [
         ((registry.index(p) if p in registry else len(registry)), p, d if np.isfinite(d) else -1,
-         solver_sort_key(s), natural_key(v))
+         styles.sort_key(s), natural_key(v))
         for p, d, s, v in zip(out["problem"], out["d"], out["solver"], out["variant"],
                               strict=True)
     ]
     out = out.iloc[sorted(range(len(out)), key=order.__getitem__)]
     return out.reset_index(drop=True)
+
+
+def power_law_exponent(d: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope p of log y = log c + p log d (cost ~ d^p); NaN with < 2 distinct
+    dimensions or no positive values."""
+    d, y = np.asarray(d, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(d) & np.isfinite(y) & (d > 0) & (y > 0)
+    if len(np.unique(d[keep])) < 2:
+        return math.nan
+    slope, _ = np.polyfit(np.log(d[keep]), np.log(y[keep]), 1)
+    return float(slope)
 
 
 def natural_key(text: str) -> tuple:

@@ -1,11 +1,22 @@
-"""One visual style for every report figure: seaborn theme, a colour-blind safe palette with a
-fixed colour per solver, and the labels (with units) used on axes, tables and legends.
+"""One visual style for every report figure: the seaborn theme, and each solver's label, short
+label, colour and place in legends and tables, read from the results rows.
+
+Every row carries its solver's declared facts (``dsm_bench.schema.SOLVER_FACTS``:
+solver_label, solver_short_label, solver_color, solver_floor, ...), so a plugin solver is
+drawn with its own label and colour even where it is not installed. ``SolverStyles.from_table``
+turns them into one lookup per report.
 
 The palette is Okabe & Ito's (2008), distinguishable under the common colour-vision
-deficiencies. The reference (exact or grid) is always black and dashed, so no solver is black.
+deficiencies; a solver that declares no colour gets the next one not declared by another.
+The reference (exact or grid) is always black and dashed, so no solver is black.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -13,69 +24,42 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 __all__ = [
-    "SOLVER_ORDER",
-    "SOLVER_LABELS",
-    "SOLVER_SHORT",
-    "METRIC_LABELS",
-    "REFERENCE_STYLE",
-    "apply_style",
-    "solver_color",
-    "solver_label",
-    "solver_sort_key",
-    "variant_linestyle",
-    "FIG_WIDTH",
     "DPI",
+    "FIG_WIDTH",
+    "FLOOR_WORDS",
+    "PALETTE",
+    "REFERENCE_STYLE",
+    "SolverStyle",
+    "SolverStyles",
+    "apply_style",
+    "dimension_label",
+    "dimension_symbol",
+    "variant_linestyle",
 ]
 
-# fixed order in legends and tables: the methods first, then the sampling floor
-SOLVER_ORDER = ("grid", "dsm", "pinn", "oracle")
+# Okabe & Ito's colours without black (black is the reference), then a neutral grey
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
+           "#7F7F7F")
 
-_OKABE_ITO = {
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "bluish_green": "#009E73",
-    "reddish_purple": "#CC79A7",
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "yellow": "#F0E442",
+# Data for reading results written before rows carried the solver facts (old tables only):
+# the four built-in solvers' labels, colours and floor flag as they were then drawn. Rows
+# with facts never consult it; a solver missing here falls back to its name.
+_LEGACY_FACTS: dict[str, dict[str, Any]] = {
+    "dsm": {"label": "DSM", "short_label": "DSM", "color": "#0072B2", "floor": False},
+    "pinn": {"label": "PINN (DeepXDE)", "short_label": "PINN", "color": "#D55E00",
+             "floor": False},
+    "grid": {"label": "Crank-Nicolson grid", "short_label": "CN grid", "color": "#009E73",
+             "floor": False},
+    "oracle": {"label": "oracle (exact drift; sampling floor)", "short_label": "oracle",
+               "color": "#CC79A7", "floor": True},
 }
 
-SOLVER_COLORS = {
-    "dsm": _OKABE_ITO["blue"],
-    "pinn": _OKABE_ITO["vermillion"],
-    "grid": _OKABE_ITO["bluish_green"],
-    "oracle": _OKABE_ITO["reddish_purple"],
-}
-# colours for solvers registered later, handed out in name order (stable across figures)
-_SPARE_COLORS = [_OKABE_ITO["orange"], _OKABE_ITO["sky_blue"], _OKABE_ITO["yellow"], "#7F7F7F"]
-
-SOLVER_LABELS = {
-    "dsm": "DSM",
-    "pinn": "PINN (DeepXDE)",
-    "grid": "Crank-Nicolson grid",
-    "oracle": "oracle (exact drift; sampling floor)",
-}
-
-# short names for narrow panel titles (density maps)
-SOLVER_SHORT = {"dsm": "DSM", "pinn": "PINN", "grid": "CN grid", "oracle": "oracle"}
-
-METRIC_LABELS = {
-    "mean_err": "mean error (rel. L2 over t)",
-    "var_err": "variance error (rel. L2 over t)",
-    "w1_err": "W1 distance of marginals (length)",
-    "u_err": "osmotic velocity u error (rel. L2)",
-    "v_err": "current velocity v error (rel. L2)",
-    "energy_drift": "energy drift max|E(t)-E(0)|/|E(0)|",
-    "com_mean_err": "centre-of-mass mean error",
-    "com_var_err": "centre-of-mass variance error (rel. L2)",
-    "train_s": "training wall time (s)",
-    "s_per_iter": "time per iteration (s)",
-    "peak_rss_mb": "peak host memory RSS (MiB)",
-    "peak_gpu_mb": "peak GPU memory (MiB)",
-}
+# what the report says of an excess over the floor whose interval contains 0
+FLOOR_WORDS = "not distinguishable from the sampling floor at this sample count"
 
 REFERENCE_STYLE = {"color": "black", "linestyle": "--", "linewidth": 1.4}
 
@@ -108,25 +92,134 @@ def apply_style() -> None:
     )
 
 
-def solver_sort_key(name: str) -> tuple[int, str]:
-    """Known solvers in SOLVER_ORDER, then any other in name order."""
-    return (SOLVER_ORDER.index(name) if name in SOLVER_ORDER else len(SOLVER_ORDER), name)
-
-
-def solver_color(name: str, known: list[str] | None = None) -> str:
-    """The solver's colour, the same in every figure."""
-    if name in SOLVER_COLORS:
-        return SOLVER_COLORS[name]
-    # hash-free and stable: index of the name among all unknown names seen in this report
-    others = sorted({n for n in (known or [name]) if n not in SOLVER_COLORS} | {name})
-    return _SPARE_COLORS[others.index(name) % len(_SPARE_COLORS)]
-
-
-def solver_label(name: str, variant: str = "") -> str:
-    label = SOLVER_LABELS.get(name, name)
-    return f"{label} [{variant}]" if variant else label
-
-
 def variant_linestyle(index: int) -> str:
     """Line style of the index-th configuration variant of one solver (colour = solver)."""
     return _VARIANT_STYLES[index % len(_VARIANT_STYLES)]
+
+
+def dimension_symbol(problem: str) -> str:
+    """The symbol of a problem's size: n particles for the bosons (each in 1-D), else d."""
+    return "n" if problem == "bosons" else "d"
+
+
+def dimension_label(problem: str) -> str:
+    """The axis label of a problem's size."""
+    return "particles n" if dimension_symbol(problem) == "n" else "dimension d"
+
+
+# ------------------------------------------------------------------------ solver styles
+@dataclass(frozen=True)
+class SolverStyle:
+    """How one solver is drawn and listed."""
+
+    name: str
+    label: str
+    short_label: str
+    color: str
+    floor: bool  # a sampling floor: drawn as a band, compared against, listed last
+
+
+def _text(value: Any) -> str:
+    """A fact's text; "" for a missing value (None, NaN, pd.NA)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    return str(value).strip()
+
+
+def _flag(value: Any) -> bool | None:
+    """A fact's truth value as written by parquet (bool), CSV ("True") or JSON; None if absent."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return {"true": True, "1": True, "1.0": True, "false": False, "0": False,
+                "0.0": False}.get(text)
+    if _text(value) == "":
+        return None
+    return bool(value)
+
+
+def _first(values: Iterable[Any], read) -> Any:
+    """The first value of a column that is present (facts repeat on every row of a solver)."""
+    for value in values:
+        parsed = read(value)
+        if parsed not in ("", None):
+            return parsed
+    return None
+
+
+class SolverStyles:
+    """Label, short label, colour and order of every solver of one results table."""
+
+    def __init__(self, styles: Iterable[SolverStyle]):
+        self._styles = {s.name: s for s in styles}
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> SolverStyles:
+        """Read each solver's facts from its rows (solver_label, solver_short_label,
+        solver_color, solver_floor); a solver without them (a table written before rows
+        carried facts) takes the legacy built-in entry or its name. Undeclared colours are
+        handed out from ``PALETTE`` in the solvers' order, skipping declared ones."""
+        if table is None or "solver" not in table or table.empty:
+            return cls([])
+        facts: dict[str, dict[str, Any]] = {}
+        for name, rows in table.groupby("solver", sort=False):
+            name = str(name)
+            legacy = _LEGACY_FACTS.get(name, {})
+
+            def column(key: str, read, rows=rows) -> Any:
+                return _first(rows[key], read) if key in rows else None
+
+            label = column("solver_label", _text)
+            declared = label is not None  # a row with facts: legacy data is not consulted
+            base = {} if declared else legacy
+            floor = column("solver_floor", _flag)
+            facts[name] = {
+                "label": label or base.get("label", name),
+                "short_label": (column("solver_short_label", _text) or
+                                (label if declared else base.get("short_label", name))),
+                "color": column("solver_color", _text) or base.get("color", ""),
+                "floor": bool(floor) if floor is not None else bool(base.get("floor", False)),
+            }
+        # methods first, floors last, each in name order (stable across reports)
+        order = sorted(facts, key=lambda n: (facts[n]["floor"], n))
+        taken = {f["color"].lower() for f in facts.values() if f["color"]}
+        spare = [c for c in PALETTE if c.lower() not in taken] or list(PALETTE)
+        styles, handed_out = [], 0
+        for name in order:
+            color = facts[name]["color"]
+            if not color:
+                color = spare[handed_out % len(spare)]
+                handed_out += 1
+            styles.append(SolverStyle(name, facts[name]["label"], facts[name]["short_label"],
+                                      color, facts[name]["floor"]))
+        return cls(styles)
+
+    def get(self, name: str) -> SolverStyle:
+        """The solver's style; a name the table did not hold is drawn as its name in grey."""
+        return self._styles.get(name) or SolverStyle(name, name, name, PALETTE[-1], False)
+
+    @property
+    def order(self) -> list[str]:
+        """Every solver of the table: methods first, then the floors."""
+        return list(self._styles)
+
+    def sort_key(self, name: str) -> tuple[int, str]:
+        """Position in ``order``; an unknown name after them, by name."""
+        order = self.order
+        return (order.index(name) if name in order else len(order), name)
+
+    def label(self, name: str, variant: str = "") -> str:
+        label = self.get(name).label
+        return f"{label} [{variant}]" if variant else label
+
+    def short_label(self, name: str) -> str:
+        return self.get(name).short_label
+
+    def color(self, name: str) -> str:
+        return self.get(name).color
+
+    def is_floor(self, name: str) -> bool:
+        return self.get(name).floor
+
+    @property
+    def floors(self) -> list[str]:
+        return [n for n in self.order if self.is_floor(n)]

@@ -4,8 +4,10 @@ report.md / report.html show.
 
 Main table: one row per (problem, d, solver, configuration variant), mean_err and var_err as
 "mean ± spread" (spread pooled over seeds and sampling trials, ``reports.data.pooled_spread``),
-training time, time per iteration and peak memory; the oracle (the sampling floor) is its own
-row; beside them, the authors' published figures, which were not rerun here.
+training time, time per iteration and peak memory; a sampling floor (a solver declared
+``is_floor``) is its own row; beside them, the authors' published figures
+(``reports.published``), which were not rerun here. Solver labels are the rows' declared facts
+(``reports.style.SolverStyles``).
 """
 
 from __future__ import annotations
@@ -18,28 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.style import SOLVER_LABELS
+from dsm_bench.pooled import Excess
+from reports.data import power_law_exponent
+from reports.published import published_for
+from reports.style import FLOOR_WORDS, SolverStyles
 
-__all__ = ["PUBLISHED", "Table", "build_tables", "format_pm", "format_number", "published_for",
+__all__ = ["Table", "build_tables", "excess_of", "format_excess", "format_pm", "format_number",
            "latex_table"]
-
-# Authors' figures (Orlova et al. 2024, their notebooks: 10 trials x 10^4 samples, relative L2
-# over time), from shared/PROBLEMS.md. None: not published. "approx": published as "about".
-PUBLISHED: dict[tuple[str, int, str], dict[str, Any]] = {
-    ("harmonic_1d", 1, "dsm"): {"mean_err": 0.108, "mean_err_spread": 0.092,
-                                "var_err": 0.022, "var_err_spread": 0.010},
-    ("harmonic_1d", 1, "pinn"): {"mean_err": 0.699, "var_err": 0.701},
-    ("harmonic_1d_phase", 1, "dsm"): {"mean_err": 0.156, "mean_err_spread": 0.077,
-                                      "var_err": 0.018, "var_err_spread": 0.009},
-    ("harmonic_1d_phase", 1, "pinn"): {"mean_err": 2.81, "var_err": 0.673},
-    ("harmonic", 3, "dsm"): {"mean_err": 0.087, "mean_err_spread": 0.061,
-                             "var_err": 0.013, "approx": ("var_err",)},
-}
-
-
-def published_for(problem: str, d: int, solver: str) -> dict[str, Any] | None:
-    """The authors' published figures for this case, or None."""
-    return PUBLISHED.get((problem, int(d), solver))
 
 
 def format_number(value: Any, digits: int = 3) -> str:
@@ -61,6 +48,29 @@ def format_pm(value: Any, spread: Any, digits: int = 3) -> str:
     if text == "–" or spread is None or not np.isfinite(float(spread)) or float(spread) == 0:
         return text
     return f"{text} ± {format_number(spread, 2)}"
+
+
+def excess_of(row: dict[str, Any], moment: str) -> Excess | None:
+    """The row's excess of ``moment``_err_pooled over the floor (``reports.excess``), or None
+    where none was computed."""
+    value = row.get(f"{moment}_excess")
+    if value is None or not np.isfinite(float(value)):
+        return None
+    return Excess(float(value), float(row[f"{moment}_excess_lo"]),
+                  float(row[f"{moment}_excess_hi"]))
+
+
+def format_excess(row: dict[str, Any], moment: str) -> str:
+    """ "value [lo, hi]", a dagger where the interval contains 0 (not distinguishable from
+    the floor); the value alone without an interval (one trial); "–" without an excess."""
+    excess = excess_of(row, moment)
+    if excess is None:
+        return "–"
+    if not np.isfinite(excess.lo):
+        return format_number(excess.value)
+    text = (f"{format_number(excess.value, 2)} "
+            f"[{format_number(excess.lo, 2)}, {format_number(excess.hi, 2)}]")
+    return text if excess.resolved else f"{text} †"
 
 
 @dataclass
@@ -87,12 +97,26 @@ def _shorten(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def main_table(agg: pd.DataFrame) -> Table:
+def _solver_cells(styles: SolverStyles, solvers, variants) -> list[str]:
+    return [styles.label(s, v) for s, v in zip(solvers, variants, strict=True)]
+
+
+_EXCESS_COLUMNS = tuple(f"{moment}_excess{suffix}" for moment in ("mean", "var")
+                        for suffix in ("", "_lo", "_hi"))
+# the pooled and excess display columns, after "w1_err", where any row has them
+_POOLED_DISPLAY = {"var_err_pooled": "pooled var_err", "var_excess": "var_err excess [95% CI]",
+                   "mean_excess": "mean_err excess [95% CI]"}
+
+
+def main_table(agg: pd.DataFrame, styles: SolverStyles) -> Table:
     numbers_cols = ["problem", "d", "solver", "variant", "mean_err", "mean_err_spread",
                     "mean_err_kind", "var_err", "var_err_spread", "var_err_kind", "w1_err",
                     "w1_err_spread", "train_s", "iters", "s_per_iter", "peak_rss_mb",
                     "peak_gpu_mb", "n_samples", "n_trials", "reference", "n_ok", "seeds",
                     "status", "message"]
+    pooled_cols = [c for c in ("mean_err_pooled", "var_err_pooled", *_EXCESS_COLUMNS)
+                   if c in agg and agg[c].notna().any()]
+    numbers_cols[12:12] = pooled_cols  # after w1_err and its spread
     numbers = agg[numbers_cols].copy() if not agg.empty else pd.DataFrame(columns=numbers_cols)
     for metric in ("mean_err", "var_err"):
         for suffix in ("", "_spread"):
@@ -100,11 +124,10 @@ def main_table(agg: pd.DataFrame) -> Table:
                 (published_for(p, d, s) or {}).get(f"{metric}{suffix}", math.nan)
                 for p, d, s in zip(numbers["problem"], numbers["d"], numbers["solver"],
                                    strict=True)]
+    numbers.insert(3, "solver_label", [styles.label(s) for s in numbers["solver"]])
     display_rows = []
     for row in numbers.to_dict("records"):
-        solver = SOLVER_LABELS.get(row["solver"], row["solver"])
-        if row["variant"]:
-            solver += f" [{row['variant']}]"
+        solver = styles.label(row["solver"], row["variant"])
         if row["n_ok"] == 0:
             reason = _shorten(row["message"] or row["status"])
             status = f"no result: {row['status']}" + (f" ({reason})" if reason != row["status"]
@@ -122,6 +145,9 @@ def main_table(agg: pd.DataFrame) -> Table:
             "var_err": format_pm(row["var_err"], row["var_err_spread"])
             + (absolute if row["var_err_kind"] == "absolute" else ""),
             "w1_err": format_pm(row["w1_err"], row["w1_err_spread"]),
+            "pooled var_err": format_number(row.get("var_err_pooled")),
+            "var_err excess [95% CI]": format_excess(row, "var"),
+            "mean_err excess [95% CI]": format_excess(row, "mean"),
             "train time (s)": format_number(row["train_s"]),
             "s / iter": format_number(row["s_per_iter"]),
             "peak RSS (MiB)": format_number(row["peak_rss_mb"]),
@@ -131,20 +157,32 @@ def main_table(agg: pd.DataFrame) -> Table:
             "published var_err": _published_display(row["problem"], row["d"], row["solver"],
                                                      "var_err"),
         })
+    shown = [label for column, label in _POOLED_DISPLAY.items() if column in pooled_cols]
     display = pd.DataFrame(display_rows, columns=[
-        "problem", "d", "solver", "mean_err", "var_err", "w1_err", "train time (s)", "s / iter",
-        "peak RSS (MiB)", "runs", "published mean_err", "published var_err"])
+        "problem", "d", "solver", "mean_err", "var_err", "w1_err", *shown, "train time (s)",
+        "s / iter", "peak RSS (MiB)", "runs", "published mean_err", "published var_err"])
     if not display.empty and (numbers["peak_gpu_mb"].notna()).any():
-        display.insert(9, "peak GPU (MiB)", [format_number(v) for v in numbers["peak_gpu_mb"]])
+        display.insert(display.columns.get_loc("runs"), "peak GPU (MiB)",
+                       [format_number(v) for v in numbers["peak_gpu_mb"]])
     n_ours = len(display.columns) - 2
+    floors = [styles.label(s) for s in styles.floors if s in set(numbers["solver"])]
+    floor_text = (f"The row of {' and '.join(floors)} is the floor of sample-based errors. "
+                  if floors else "")
+    if shown:
+        floor_text += (
+            "pooled var_err: the variance error of the moments averaged over all trials (and "
+            "exchangeable coordinates) before the norm, which resolves errors below one "
+            "trial's noise; excess: a sampler's pooled error minus the floor's on the same "
+            "evaluation settings, with its 95% bootstrap interval over trials (docs/metrics.md); "
+            f"†: the interval contains 0, {FLOOR_WORDS}. ")
     return Table(
         "main", "Main results",
         "Errors against the reference per problem, dimension and solver: mean over seeds ± "
         "spread (standard deviation pooled over seeds and sampling trials; a single run shows "
         "its spread over sampling trials). \"(abs.)\": absolute L2 over time / sqrt(#times), "
-        "used where the reference moment is identically 0. The oracle row is the floor of "
-        "sample-based errors (the same sampler driven by the exact drift). Times: training wall "
-        "time, mean over seeds; memory: maximum over seeds. The last two columns are the "
+        "used where the reference moment is identically 0. " + floor_text
+        + "Times: training wall time, mean over seeds; memory: maximum over seeds. The last "
+        "two columns are the "
         "authors' published figures (not rerun; their protocol: 10 trials x 10^4 samples); "
         "≈: published as approximate, without spread.",
         numbers, display,
@@ -152,7 +190,7 @@ def main_table(agg: pd.DataFrame) -> Table:
     )
 
 
-def physics_table(agg: pd.DataFrame) -> Table | None:
+def physics_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
     """Drift, energy and centre-of-mass metrics, where any run computed them."""
     columns = [c for c in ("u_err", "v_err", "energy_drift", "com_mean_err", "com_var_err",
                            "var_err_brownian") if c in agg and agg[c].notna().any()]
@@ -164,8 +202,7 @@ def physics_table(agg: pd.DataFrame) -> Table | None:
     display = pd.DataFrame({
         "problem": rows["problem"],
         "d": [str(int(d)) for d in rows["d"]],
-        "solver": [SOLVER_LABELS.get(s, s) + (f" [{v}]" if v else "")
-                   for s, v in zip(rows["solver"], rows["variant"], strict=True)],
+        "solver": _solver_cells(styles, rows["solver"], rows["variant"]),
         **{c: [format_pm(v, s) for v, s in zip(rows[c], rows[f"{c}_spread"], strict=True)]
            for c in columns},
     })
@@ -180,11 +217,9 @@ def physics_table(agg: pd.DataFrame) -> Table | None:
         numbers.reset_index(drop=True), display.reset_index(drop=True))
 
 
-def scaling_table(agg: pd.DataFrame) -> Table | None:
+def scaling_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
     """Fitted power-law exponents p (cost ~ d^p) per problem and solver, where a solver has
     successful runs at two or more dimensions."""
-    from reports.figures import power_law_exponent
-
     rows = []
     if agg.empty:
         return None
@@ -203,8 +238,7 @@ def scaling_table(agg: pd.DataFrame) -> Table | None:
     numbers = pd.DataFrame(rows)
     display = pd.DataFrame({
         "problem": numbers["problem"],
-        "solver": [SOLVER_LABELS.get(s, s) + (f" [{v}]" if v else "")
-                   for s, v in zip(numbers["solver"], numbers["variant"], strict=True)],
+        "solver": _solver_cells(styles, numbers["solver"], numbers["variant"]),
         "dimensions": [f"{a}–{b}" for a, b in zip(numbers["d_min"], numbers["d_max"],
                                                    strict=True)],
         **{label: [f"{v:.2f}" if np.isfinite(v) else "–" for v in numbers[f"p_{c}"]]
@@ -285,11 +319,14 @@ def latex_table(table: Table) -> str:
     return "\n".join(lines)
 
 
-def build_tables(results_table: pd.DataFrame, agg: pd.DataFrame, directory: Path) -> list[Table]:
-    """Write every table as CSV and .tex under ``directory``; return them for the report."""
+def build_tables(results_table: pd.DataFrame, agg: pd.DataFrame, directory: Path,
+                 styles: SolverStyles | None = None) -> list[Table]:
+    """Write every table as CSV and .tex under ``directory``; return them for the report.
+    ``styles``: the solvers' labels (default: read from ``results_table``)."""
+    styles = styles or SolverStyles.from_table(results_table)
     directory.mkdir(parents=True, exist_ok=True)
-    tables = [main_table(agg)]
-    for extra in (physics_table(agg), scaling_table(agg)):
+    tables = [main_table(agg, styles)]
+    for extra in (physics_table(agg, styles), scaling_table(agg, styles)):
         if extra is not None:
             tables.append(extra)
     tables.append(runs_table(results_table))

@@ -1,0 +1,47 @@
+"""The report's figures, each saved as figures/<name>.png and a vector figures/<name>.pdf.
+
+One module per figure family: ``dimension`` (errors vs d, fixed-d errors), ``cost`` (time and
+memory vs d), ``moments`` (mean / variance and drift errors over time), ``density`` (heat maps),
+``training`` (time to accuracy), ``bosons``; ``common`` holds the writer and the axes helpers.
+Every drawing function takes the loaded ``Results`` and the per-configuration aggregate and
+adds its figures to a ``FigureWriter``; a figure without data is skipped with a note (never an
+empty plot, never a crash). Colours and labels are each solver's declared facts
+(``Results.styles``); the reference is black dashed everywhere; line style distinguishes
+configuration variants of one solver.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from reports import style
+from reports.data import Results, power_law_exponent
+from reports.figures.bosons import bosons
+from reports.figures.common import FigureRecord, FigureWriter
+from reports.figures.cost import cost_vs_dimension, parse_cost_estimate
+from reports.figures.density import density_maps
+from reports.figures.dimension import error_vs_dimension, errors_fixed_dimension
+from reports.figures.moments import drift_errors_over_time, moments_over_time
+from reports.figures.training import total_loss, training_curves
+
+__all__ = ["DRAWINGS", "FigureRecord", "FigureWriter", "build_all", "parse_cost_estimate",
+           "power_law_exponent", "total_loss"]
+
+# in the report's order
+DRAWINGS = (error_vs_dimension, errors_fixed_dimension, cost_vs_dimension, moments_over_time,
+            drift_errors_over_time, density_maps, training_curves, bosons)
+
+
+def build_all(results: Results, agg: pd.DataFrame, directory: Path) -> FigureWriter:
+    """Draw every figure; one failing figure is reported as skipped, not raised."""
+    style.apply_style()
+    writer = FigureWriter(Path(directory))
+    for draw in DRAWINGS:
+        try:
+            draw(results, agg, writer)
+        except Exception as exc:  # noqa: BLE001 - a broken figure must not lose the report
+            style.plt.close("all")
+            writer.skip(draw.__name__.replace("_", " "), f"drawing failed: {exc!r}")
+    return writer
