@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from benchmarks.check import (
+from dsm_bench.harness.check import (
     BASELINE_COLUMNS,
     DEFAULT_BASELINE,
     baseline_frame,
@@ -16,9 +16,10 @@ from benchmarks.check import (
     main,
     tolerance,
 )
-from benchmarks.run import ResultsStore
-from benchmarks.schema import COLUMNS
-from benchmarks.suites import load_suite
+from dsm_bench.harness.runner import ResultsStore
+from dsm_bench.harness.suites import load_suite
+from dsm_bench.schema import COLUMNS
+from solvers import solver_class
 
 
 def row(solver="dsm", problem="harmonic_1d", config_hash="h1", **metrics) -> dict:
@@ -26,6 +27,7 @@ def row(solver="dsm", problem="harmonic_1d", config_hash="h1", **metrics) -> dic
     out.update(solver=solver, problem=problem, d=1, seed=0, config_hash=config_hash,
                status="ok", message="", n_trials=10, mean_err=0.10, mean_err_std=0.02,
                var_err=0.010, var_err_std=0.002, w1_err=0.01, w1_err_std=0.001)
+    out.update(solver_class(solver).facts())
     out.update(metrics)
     return out
 
@@ -38,16 +40,23 @@ def verdicts(results, baseline) -> dict[tuple[str, str], str]:
     return {(c.key, c.metric): c.verdict for c in compare(results, baseline)}
 
 
+def facts(name: str) -> dict:
+    """The facts a results row records for a built-in solver (declared on its class)."""
+    return solver_class(name).facts()
+
+
 def test_tolerances_follow_the_method():
     # deterministic grid: relative 1e-6 (float64 reorderings are ~1e-12 relative)
-    assert tolerance("grid", "var_err", 1e-3, None) == pytest.approx(1e-9, rel=1e-2)  # + 1e-12 floor
+    assert tolerance(facts("grid"), "var_err", 1e-3, None) == pytest.approx(1e-9, rel=1e-2)
     # sampler: 3 single-trial standard deviations
-    assert tolerance("oracle", "var_err", 0.01, 0.002) == pytest.approx(0.006)
+    assert tolerance(facts("oracle"), "var_err", 0.01, 0.002) == pytest.approx(0.006)
     # trained sampler: plus 10 % for training non-determinism across machines
-    assert tolerance("dsm", "var_err", 0.01, 0.002) == pytest.approx(0.007)
+    assert tolerance(facts("dsm"), "var_err", 0.01, 0.002) == pytest.approx(0.007)
     # sampler metric without a spread: 5 %; PINN (no sampling): 25 %
-    assert tolerance("oracle", "energy_drift", 0.02, None) == pytest.approx(0.001)
-    assert tolerance("pinn", "mean_err", 0.5, None) == pytest.approx(0.125)
+    assert tolerance(facts("oracle"), "energy_drift", 0.02, None) == pytest.approx(0.001)
+    assert tolerance(facts("pinn"), "mean_err", 0.5, None) == pytest.approx(0.125)
+    # a row without facts (an old table): lenient 25 %
+    assert tolerance({}, "mean_err", 0.5, None) == pytest.approx(0.125)
 
 
 def test_identical_results_pass():
@@ -138,3 +147,20 @@ def test_committed_baseline_matches_the_smoke_suite():
     hashes = {r.to_spec().config_hash() for r in load_suite("smoke").runs}
     assert set(baseline["config_hash"]) == hashes
     assert set(baseline.columns) == set(BASELINE_COLUMNS)
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("", "is not a CSV table"),
+    ("just,some\ngarbage,here\n", "lacks the column(s) solver, problem, config_hash, status"),
+    ("solver,problem,config_hash,status\n", "has no runs"),
+])
+def test_a_broken_baseline_is_exit_2_naming_the_file(tmp_path, content, expected, capsys):
+    results = tmp_path / "results"
+    ResultsStore(results).append(row())
+    baseline = tmp_path / "baseline.csv"
+    baseline.write_text(content)
+    args = argparse.Namespace(baseline=baseline, results=results, out=None, suite="smoke",
+                              update_baseline=False, jobs=1, quiet=False)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(baseline) in err and expected in err

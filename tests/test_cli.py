@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from dsm_bench.cli import main, parse_settings, parse_value, split_settings
+from dsm_bench.cli import main
+from dsm_bench.harness.settings import parse_settings, parse_value, split_settings
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -20,14 +21,28 @@ def test_parse_value_types():
     assert parse_value("tanh") == "tanh"
 
 
-def test_every_dsm_choice_survives_the_command_line():
-    """A choice spelled like a literal ('none', 'true') would reach the solver as None / True
-    from --set (time_weighting 'none' did, until it became 'uniform')."""
-    from solvers.dsm import _CHOICES
+def _choices(constraint) -> list:
+    from solvers.options import AnyOf, Choice, NoneOr
 
-    for key, choices in _CHOICES.items():
-        for choice in choices:
-            assert parse_value(choice) == choice, (key, choice)
+    if isinstance(constraint, Choice):
+        return list(constraint.values)
+    if isinstance(constraint, AnyOf):
+        return _choices(constraint.first) + _choices(constraint.second)
+    if isinstance(constraint, NoneOr):
+        return _choices(constraint.inner)
+    return []
+
+
+@pytest.mark.parametrize("solver", ["grid", "dsm", "oracle", "pinn"])
+def test_every_declared_choice_survives_the_command_line(solver):
+    """A choice spelled like a literal ('none', 'true') would reach the solver as None / True
+    from --set (DSM's time_weighting 'none' did, until it became 'uniform')."""
+    from solvers import solver_class
+
+    for key, spec in solver_class(solver).option_specs.items():
+        for choice in _choices(spec.constraint):
+            if isinstance(choice, str):
+                assert parse_value(choice) == choice, (key, choice)
 
 
 def test_settings_are_routed():
@@ -54,6 +69,13 @@ def test_list_names_problems_and_solvers(capsys):
         (["solve", "grid", "harmonic_1d", "--set", "hbar=-1"], "hbar=-1 must be"),
         (["solve", "grid", "harmonic_1d", "--set", "no_such_option=1"], "valid options:"),
         (["solve", "grid", "harmonic_1d", "--set", "max_seconds=0"], "max_seconds=0"),
+        # integer settings are never truncated, and an L2 over time needs two times
+        (["solve", "dsm", "harmonic_1d", "--set", "max_iters=1.5"],
+         "--set max_iters=1.5 must be an integer >= 1"),
+        (["solve", "dsm", "harmonic_1d", "--set", "n_samples=500.5"],
+         "--set n_samples=500.5 must be an integer >= 1"),
+        (["solve", "grid", "harmonic_1d", "--set", "n_eval_times=1"],
+         "--set n_eval_times=1 must be an integer >= 2"),
         (["solve", "grid", "harmonic_1d", "--json", "/nonexistent/dir/x.json"], "not writable"),
     ],
 )

@@ -12,7 +12,8 @@ import solvers.dsm as dsm_module
 from reference import exact
 from reference.problems import get_problem
 from solvers import SolverConfigError, get_solver
-from solvers.dsm import DSMNetworks, DSMSolution, residuals, residuals_autograd
+from solvers.dsm import DSMNetworks, DSMSolution, DSMSolver, equations, residuals, residuals_autograd
+from solvers.training import TrainingDiverged
 
 torch.set_num_threads(1)  # the CI machine is small and shared; these tests are tiny
 
@@ -136,8 +137,8 @@ def _var_err(solution, problem, n=4000, seeds=(0, 1)):
 @pytest.mark.slow
 def test_training_reduces_variance_error():
     """150 epochs of a small model on harmonic_1d (100 time steps to keep it fast) cut the
-    variance error well below the untrained model's: measured 0.40 -> 0.035; we ask for a 4x
-    cut, far above the sampling noise of the estimate (~0.01 at 4000 samples x 2 trials)."""
+    variance error well below the untrained model's; we ask for a 4x cut, far above the
+    sampling noise of the estimate (~0.01 at 4000 samples x 2 trials)."""
     problem = get_problem("harmonic_1d", n_steps=100)
     solver = get_solver("dsm", width=32, batch=32, M=20, lr=3e-3, seed=0)
     untrained = _var_err(solver.fit(problem, {"max_iters": 0}), problem)
@@ -205,15 +206,19 @@ def test_interrupted_training_resumes_from_checkpoint(tmp_path):
     assert torch.equal(_params(straight), _params(resumed))
     assert list(resumed.history["iter"]) == [1, 2, 3, 4, 5, 6]
     assert resumed.cost.iters == 6
+    # the last checkpoint is a complete solution file: its cost records how training ended
+    final = DSMSolution.load(path)
+    assert final.cost.iters == 6 and final.cost.stop_reason == "max_iters"
+    assert final.cost.peak_rss_mb is not None
     # a checkpoint of another configuration is refused, not silently mixed in
     with pytest.raises(SolverConfigError, match="width"):
         get_solver("dsm", checkpoint=path, **dict(opts, width=8)).fit(problem, {"max_iters": 8})
 
 
-def test_nan_stops_training_naming_term_and_epoch(monkeypatch):
+def test_nan_stops_training_naming_term_and_iteration(monkeypatch):
     problem = get_problem("harmonic_1d", n_steps=20)
     calls = {"n": 0}
-    real = dsm_module.residuals
+    real = equations.residuals
 
     def poisoned(*args, **kwargs):
         r_u, r_v = real(*args, **kwargs)
@@ -222,9 +227,34 @@ def test_nan_stops_training_naming_term_and_epoch(monkeypatch):
             r_u = r_u * float("nan")
         return r_u, r_v
 
-    monkeypatch.setattr(dsm_module, "residuals", poisoned)
-    with pytest.raises(FloatingPointError, match=r"loss_u .* epoch 3"):
+    monkeypatch.setattr(equations, "residuals", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"iteration 3: loss term loss_u is nan"):
         get_solver("dsm", **SMALL).fit(problem, {"max_iters": 5})
+
+
+def test_a_huge_learning_rate_diverges_with_a_named_term():
+    """lr = 1e20: Adam's first step makes the weights ~1e20 and the squared residuals
+    overflow float32, so training stops at once instead of running on NaN."""
+    problem = get_problem("harmonic_1d", n_steps=20)
+    with pytest.raises(TrainingDiverged,
+                       match=r"dsm: training diverged at iteration \d+: loss term loss_[uv] is"):
+        get_solver("dsm", lr=1e20, **SMALL).fit(problem, {"max_iters": 10})
+
+
+def test_time_budget_stops_training_with_the_progress_bar_on():
+    """A time budget ends training between epochs once spent (stop_reason "time_budget"),
+    far short of the planned epochs, and drives the cosine schedule by time."""
+    problem = get_problem("harmonic_1d", n_steps=20)
+    budget_s = 0.5
+    sol = get_solver("dsm", epochs=100_000, **SMALL).fit(
+        problem, {"max_seconds": budget_s}, progress=True)
+    assert sol.cost.stop_reason == "time_budget"
+    assert 1 <= sol.cost.iters < 100_000
+    # it stops at the first epoch end past the budget: over it by at most one epoch (ten mean
+    # epochs of margin: epoch times jump on a shared machine)
+    assert budget_s <= sol.cost.train_s < budget_s + 10 * max(sol.cost.s_per_iter, 0.05)
+    lr = sol.history["lr"].to_numpy()
+    assert lr[-1] < 0.5 * lr[0]  # past half the budget, cosine is below half of lr
 
 
 def test_budget_cost_and_monitor():
@@ -281,7 +311,8 @@ def test_chunked_backward_gives_the_same_step(ic):
     ({"scheme": "random"}, "interpolated, grid"),
     ({"width": 0}, "width"),
     ({"lr": -1.0}, "lr"),
-    ({"chunk_points": "big"}, "or 'auto'"),
+    ({"chunk_points": "big"}, "auto or an integer >= 0"),
+    ({"lr_decay": 0.0}, r"\(0, 1\]"),
 ])
 def test_bad_options_name_valid_values(options, match):
     with pytest.raises(SolverConfigError, match=match):
@@ -299,7 +330,7 @@ def test_sample_rejects_times_off_grid():
 def test_folded_activation_forms_are_the_activations(activation):
     """The rollout's act(z) = alpha g(beta z) + gamma (tanh = 2 sigmoid(2 z) - 1, faster on
     CPU) is the activation to float64 roundoff over [-40, 40], saturation included."""
-    alpha, beta, gamma, g = dsm_module._folded_form(activation)
+    alpha, beta, gamma, g = dsm_module.folded_form(activation)
     z = torch.linspace(-40.0, 40.0, 20001, dtype=torch.float64)
     expected = {"tanh": torch.tanh, "sin": torch.sin, "softplus": torch.nn.functional.softplus,
                 "silu": torch.nn.functional.silu}[activation](z)
@@ -325,7 +356,7 @@ def test_fused_simulation_drift_equals_v_plus_nu_u(ic_built_in, activation):
 def test_exact_paths_agree_for_every_activation(monkeypatch, activation, taylor_max_d):
     """Second-order forward mode (all d up to 3 here) and tangents + one reverse pass (all d)
     both equal the plain-autograd residuals to float64 roundoff, for every activation."""
-    monkeypatch.setattr(dsm_module, "TAYLOR_MAX_D", taylor_max_d)
+    monkeypatch.setattr(equations, "TAYLOR_MAX_D", taylor_max_d)
     for d in (1, 2):
         problem = get_problem("harmonic", d=d, phase=1.0)
         x, t = _points(problem, n=12)
@@ -348,3 +379,11 @@ def test_width_below_d_warns_because_the_jacobian_is_rank_deficient():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # width >= d: no warning
         get_solver("dsm", width=6).build(problem)
+
+
+def test_every_option_is_declared_with_help_and_a_valid_default():
+    """The option table is the one declaration the command line and the docs read."""
+    for name, spec in DSMSolver.option_specs.items():
+        assert spec.help, name
+        assert spec.constraint.accepts(spec.default), name
+    assert DSMSolver.defaults == {k: s.default for k, s in DSMSolver.option_specs.items()}

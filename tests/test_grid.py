@@ -1,12 +1,13 @@
 """Crank-Nicolson against the exact references and against exact-in-time propagation."""
 
 import math
+import re
 
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 
-from benchmarks.metrics import evaluate, evaluation_times, relative_l2_over_time
+from dsm_bench.metrics import evaluate, evaluation_times, relative_l2_over_time
 from reference import grid
 from reference.exact import ExactReference
 from reference.problems import get_problem
@@ -142,10 +143,36 @@ def test_memory_estimate_refuses_grids_that_do_not_fit():
     assert get_solver("grid").supports(get_problem("harmonic_1d")) is None
 
 
-def test_bad_options_are_refused():
-    from solvers import SolverConfigError
+@pytest.mark.parametrize("method", ["jacobi", "bicgstab", "gmres"])
+def test_iterative_solves_agree_with_the_lu_within_their_residual(method):
+    """Unsplit CN by an iterative solve against the same steps by sparse LU. A = I + i alpha H
+    with H Hermitian has ||A^-1|| <= 1, so a step that leaves the relative residual r (psi has
+    norm 1) moves y by <= r and psi = 2 y - psi_n by <= 2 r; the exact CN map is unitary and
+    does not amplify earlier errors: after N steps ||psi - psi_LU|| <= 2 N max r (plus 1e-12
+    for rounding)."""
+    p = get_problem("bosons", d=2, T=0.05, n_steps=50)
+    direct = grid.CrankNicolson(p, 40, order=4, method="direct")
+    psi0 = direct.initial_state()
+    psi_lu, _ = direct.advance(psi0.copy(), p.n_steps)
+    prop = grid.CrankNicolson(p, 40, order=4, method=method)
+    psi, _ = prop.advance(psi0.copy(), p.n_steps)
+    assert prop.stats.max_residual <= prop.tol
+    assert math.sqrt(prop.norm(psi - psi_lu)) <= 2 * p.n_steps * prop.stats.max_residual + 1e-12
 
-    with pytest.raises(SolverConfigError, match="valid"):
-        get_solver("grid", order=3)
-    with pytest.raises(SolverConfigError, match="substeps"):
-        get_solver("grid", substeps=0)
+
+@pytest.mark.parametrize("options, valid", [
+    ({"order": 3}, "one of 2, 4, 6, 8"),
+    ({"method": "lu"}, "one of auto, split, direct, jacobi, bicgstab, gmres"),
+    ({"substeps": 0}, "none or an integer >= 1"),
+    ({"n_points": 2}, "none or an integer >= 3"),
+    ({"tol": 1.0}, "a number in (0, 1)"),
+    ({"store_psi": "yes"}, "true or false"),
+])
+def test_bad_options_name_the_valid_values(options, valid):
+    """The message is generated from the declared constraint and names what is valid."""
+    from solvers import SolverConfigError
+    from solvers.grid import GridSolver
+
+    (name, value), = options.items()
+    with pytest.raises(SolverConfigError, match=re.escape(f"{name}={value!r}") + ".*" + re.escape(valid)):
+        GridSolver(**options)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import metrics
+from dsm_bench import metrics
 from reference.exact import ExactReference, gaussian_packet_mean, gaussian_packet_variance
 from reference.problems import get_problem
 from solvers.base import Cost, Solution
@@ -152,3 +152,38 @@ def test_stochastic_mechanics_energy_of_ground_state():
     # ground state energy n hbar w / 2 = 0.1; MC standard error ~ 2e-4
     assert e == pytest.approx(0.1, abs=1.5e-3)
     assert math.isfinite(e)
+
+
+def test_importance_sampled_moments_record_their_ess_and_warn_below_the_threshold():
+    """A density solution that reports its effective sample size: the row gets ess_min, and a
+    note when it is below ESS_RELIABLE (the moments rest on a few points)."""
+    from dsm_bench.metrics import evaluate
+    from dsm_bench.schema import ESS_RELIABLE
+    from reference.exact import ExactReference
+    from reference.problems import get_problem
+
+    problem = get_problem("harmonic_1d")
+
+    class Weighted:  # the exact density with a chosen ESS per time
+        is_sampler = False
+
+        def __init__(self, ess_at_end):
+            self.reference, self.ess_at_end = ExactReference(problem), ess_at_end
+
+        def moments(self, times):
+            return self.reference.moments(times)
+
+        def marginal_density(self, x, times):
+            return self.reference.marginal_density(x, times)
+
+        def importance_ess(self, times):
+            return np.linspace(5000, self.ess_at_end, len(times))
+
+        def has(self, capability):
+            return False
+
+    good = evaluate(problem, Weighted(4000), n_eval_times=11)
+    assert good.metrics["ess_min"] == 4000 and good.notes == []
+    weak = evaluate(problem, Weighted(ESS_RELIABLE / 2), n_eval_times=11)
+    assert weak.metrics["ess_min"] == ESS_RELIABLE / 2
+    assert weak.notes == [f"unreliable moments: importance-sampling ESS min 50 < {ESS_RELIABLE} at t=1"]

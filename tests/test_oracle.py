@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from benchmarks.metrics import evaluate
+from dsm_bench.metrics import evaluate
 from reference import exact
 from reference.problems import get_problem
 from solvers import SolverConfigError, get_solver
@@ -19,10 +20,9 @@ torch.set_num_threads(1)
 
 @pytest.mark.slow
 def test_oracle_reproduces_the_measured_floor():
-    """harmonic_1d, 10 trials x 10^4 samples. PROBLEMS.md measured mean_err 0.089 +- 0.040,
-    var_err 0.0080; a re-measurement here gave 0.135 +- 0.081 and 0.0103 +- 0.0053 (trial
-    std) in float64, 0.113 +- 0.081 and 0.0125 +- 0.011 in float32 (another noise draw).
-    The mean over 10 trials has a standard error of ~std / sqrt(10): 0.026 and 0.0035.
+    """harmonic_1d, 10 trials x 10^4 samples (docs/metrics.md, "The sampling floor"): the
+    per-trial std is about 0.08 (mean_err) and 0.005-0.011 (var_err), so the mean over 10
+    trials has a standard error of ~std / sqrt(10): 0.026 and 0.0035.
     Bounds at ~4 standard errors above the measurements: mean_err < 0.25, var_err < 0.03.
     The floor is not zero: a lower bound shows that sampling noise is really there."""
     problem = get_problem("harmonic_1d")
@@ -120,3 +120,19 @@ def test_problems_without_exact_solution_are_refused():
         get_solver("oracle", dtype="half")
     with pytest.raises(SolverConfigError, match="valid options"):
         get_solver("oracle", width=3)
+
+
+@pytest.mark.parametrize("options, valid", [
+    ({"nu": 0}, "a number > 0"),
+    ({"nu": float("nan")}, "a number > 0"),
+    ({"dtype": "half"}, "one of float32, float64"),
+    ({"seed": -1}, "an integer >= 0"),
+    ({"seed": 1.0}, "an integer >= 0"),
+])
+def test_bad_options_name_the_valid_values(options, valid):
+    """The message is generated from the declared constraint and names what is valid."""
+    from solvers.oracle import OracleSolver
+
+    (name, value), = options.items()
+    with pytest.raises(SolverConfigError, match=re.escape(f"{name}={value!r}") + ".*" + re.escape(valid)):
+        OracleSolver(**options)

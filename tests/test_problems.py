@@ -1,4 +1,4 @@
-"""The problem registry against the parameters of shared/PROBLEMS.md."""
+"""The problem registry against the parameters of docs/problems.md ("The catalogue")."""
 
 import math
 
@@ -57,7 +57,7 @@ def test_bad_input_names_the_value_and_allowed_range(kwargs, fragment):
 
 
 def _pair_potential_loop(p, x):
-    """V written out with explicit loops over pairs, straight from PROBLEMS.md."""
+    """V written out with explicit loops over pairs, straight from docs/problems.md."""
     total = 0.5 * p.m * p.omega**2 * ((x - p.center) ** 2).sum()
     for i in range(p.d):
         for j in range(i + 1, p.d):

@@ -3,15 +3,20 @@
 The table and artifacts are constructed here, physically shaped: the reference series are the
 exact Gaussian-packet laws of reference/exact.py, the solvers' series are those laws with a
 known perturbation, and the rows' errors are computed from those series. The table includes a
-failed and an infeasible run, several seeds, and a configuration variant of the oracle.
+failed and an infeasible run, several seeds, and a configuration variant of the oracle. Every
+row carries its solver's declared facts (dsm_bench.schema.SOLVER_FACTS), as the harness
+writes them; one test reads a table written before rows carried them.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import json
 import math
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,19 +24,48 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.run import results_frame
-from benchmarks.schema import COLUMNS
+from dsm_bench.harness.runner import results_frame
+from dsm_bench.schema import COLUMNS, SOLVER_FACTS
 from reference import exact
 from reference.problems import get_problem
 from reports import build
-from reports.data import _point_settings, pooled_spread
+from reports.data import _point_settings, load_results, pooled_spread
 from reports.figures import parse_cost_estimate, power_law_exponent, total_loss
+from reports.style import PALETTE, SolverStyles
 from reports.tables import format_pm
 
 N_T = 21  # evaluation times in the synthetic artifacts (the real default is 101)
 EVAL = {"n_samples": 1000, "n_trials": 3, "eval_seed": 0, "n_eval_times": N_T}
 INFEASIBLE_MSG = "grid: 32^4 points x 16 B x 3 work arrays needs 24.0 GiB > limit 8 GiB"
 FAILED_MSG = "RuntimeError: NaN in loss term loss_pde at iteration 40"
+
+
+def _facts(label: str, short: str, floor: bool = False, sampler: bool = False,
+           trained: bool = False, color: str = "") -> dict:
+    """A row's solver facts, as solvers.base.Solver.facts() records them."""
+    return {"solver_label": label, "solver_short_label": short, "solver_color": color,
+            "solver_floor": floor, "solver_deterministic": not sampler,
+            "solver_trained": trained, "solver_sampler": sampler, "solver_tolerance": 0.25}
+
+
+# the facts the built-in solvers declare (colour "": the report's palette picks one)
+FACTS = {
+    "dsm": _facts("DSM", "DSM", sampler=True, trained=True),
+    "pinn": _facts("PINN (DeepXDE)", "PINN", trained=True),
+    "grid": _facts("Crank-Nicolson grid", "CN grid"),
+    "oracle": _facts("oracle (exact drift; sampling floor)", "oracle", floor=True, sampler=True),
+    # a plugin that is not installed here: the report knows it only from its rows
+    "splitstep": _facts("split-step Fourier", "split-step", color="#56B4E9"),
+}
+# synthetic run shape per solver: relative perturbation amplitude (grid ~ 1e-4, oracle ~
+# sampling noise, dsm larger, pinn worst), training time as a function of d, iterations
+SHAPE = {
+    "grid": (1e-4, lambda d: 0.01 * d**3, 1000),
+    "splitstep": (3e-4, lambda d: 0.02 * d**3, 1000),
+    "oracle": (0.01, lambda d: 0.0, 0),
+    "dsm": (0.03, lambda d: 2.0 * d, 100),
+    "pinn": (0.2, lambda d: 5.0 * d**1.5, 100),
+}
 
 
 # ----------------------------------------------------------------- synthetic results
@@ -48,11 +82,11 @@ def _series(problem_name: str, d: int, solver: str, seed: int,
     """(series, metrics) of one synthetic run: exact laws times a known perturbation."""
     problem = get_problem(problem_name, d=d)
     times = np.linspace(0.0, problem.T, N_T)
-    sampler = solver in ("dsm", "oracle")
-    # relative perturbation amplitude: grid ~ 1e-4, oracle ~ sampling noise, dsm larger, pinn worst
-    amp = {"grid": 1e-4, "oracle": 0.01, "dsm": 0.03 + 0.01 * seed, "pinn": 0.2}[solver] * (
+    facts = FACTS[solver]
+    sampler = facts["solver_sampler"]
+    amp = (SHAPE[solver][0] + (0.01 * seed if facts["solver_trained"] else 0.0)) * (
         1 + 0.1 * math.log(d))
-    if solver == "oracle":  # sampling noise ~ 1 / sqrt(samples)
+    if facts["solver_floor"]:  # sampling noise ~ 1 / sqrt(samples)
         amp *= math.sqrt(1000 / n_samples)
     wiggle = np.sin(3 * times + seed)
     series: dict = {"times": times.tolist(), "mean_spread": None, "var_spread": None,
@@ -71,7 +105,7 @@ def _series(problem_name: str, d: int, solver: str, seed: int,
                        mean_err_kind="relative" if np.any(ref_mean) else "absolute",
                        var_err_kind="relative",
                        w1_err=amp * 0.05, u_err=amp * 0.5, v_err=amp * 0.7, reference="exact")
-        if solver in ("dsm", "pinn"):  # the learned drifts: a constant relative error
+        if facts["solver_trained"]:  # the learned drifts: a constant relative error
             series["u_err_t"] = np.full(N_T, amp * 0.5).tolist()
             series["v_err_t"] = [None] + np.full(N_T - 1, amp * 0.7).tolist()  # v(0) = 0
         if problem_name == "free_singular":
@@ -127,7 +161,9 @@ def _history(solver: str, d: int, seed: int) -> dict:
 
 
 def _row(solver: str, problem: str, d: int, seed: int, status: str = "ok", message: str = "",
-         evaluation: dict | None = None) -> tuple[dict, dict | None]:
+         evaluation: dict | None = None, facts: bool = True) -> tuple[dict, dict | None]:
+    """One synthetic row and its artifact; ``facts=False``: a row as written before rows
+    carried the solver's facts."""
     evaluation = {**EVAL, **(evaluation or {})}
     config = {"solver": solver, "problem": problem, "d": d, "seed": seed,
               "solver_options": {"width": 64} if solver in ("dsm", "pinn") else {},
@@ -142,12 +178,14 @@ def _row(solver: str, problem: str, d: int, seed: int, status: str = "ok", messa
                host="testhost (2 cores)", python="3.11.9", device="cpu", dtype="float64",
                threads=1, started_at="2026-11-25T06:00:00+00:00",
                finished_at="2026-11-25T06:05:00+00:00")
+    if facts:
+        row.update(FACTS[solver])
     if status != "ok":
         return row, None
     series, metrics = _series(problem, d, solver, seed, evaluation["n_samples"])
-    sampler = solver in ("dsm", "oracle")
-    train_s = {"grid": 0.01 * d**3, "oracle": 0.0, "dsm": 2.0 * d, "pinn": 5.0 * d**1.5}[solver]
-    iters = {"grid": 1000, "oracle": 0, "dsm": 100, "pinn": 100}[solver]
+    sampler = FACTS[solver]["solver_sampler"]
+    _amp, cost, iters = SHAPE[solver]
+    train_s = cost(d)
     row.update(metrics)
     row.update(
         n_samples=evaluation["n_samples"] if sampler else None,
@@ -155,7 +193,7 @@ def _row(solver: str, problem: str, d: int, seed: int, status: str = "ok", messa
         eval_seed=0, n_eval_times=N_T, train_s=train_s, iters=iters,
         s_per_iter=train_s / iters if iters else None, eval_s=0.5,
         peak_rss_mb=300.0 + 10.0 * d**2 + seed, peak_gpu_mb=None,
-        n_params=5000 if solver in ("dsm", "pinn") else None,
+        n_params=5000 if FACTS[solver]["solver_trained"] else None,
         stop_reason="max_iters", wall_s=train_s + 0.5,
         artifact=f"runs/{config_hash}.json",
     )
@@ -163,7 +201,8 @@ def _row(solver: str, problem: str, d: int, seed: int, status: str = "ok", messa
     return row, artifact
 
 
-def _write(directory: Path, runs: list[tuple[dict, dict | None]], fmt: str = "parquet") -> None:
+def _write(directory: Path, runs: list[tuple[dict, dict | None]], fmt: str = "parquet",
+           columns: list[str] = COLUMNS) -> None:
     (directory / "runs").mkdir(parents=True, exist_ok=True)
     for row, artifact in runs:
         if artifact is not None:
@@ -173,7 +212,7 @@ def _write(directory: Path, runs: list[tuple[dict, dict | None]], fmt: str = "pa
         results_frame([row for row, _ in runs]).to_parquet(directory / "results.parquet",
                                                            index=False)
     else:
-        pd.DataFrame([row for row, _ in runs], columns=COLUMNS).to_csv(
+        pd.DataFrame([row for row, _ in runs], columns=columns).to_csv(
             directory / "results.csv", index=False)
 
 
@@ -433,3 +472,205 @@ def test_point_labels_name_settings_that_change_along_a_line():
     assert _point_settings(table, artifacts) == [
         (("grad_div", "exact"),), (("grad_div", "default"),), (("grad_div", "hutchinson"),),
         (), ()]
+
+
+# ------------------------------------------------------------------- solver facts
+def test_unknown_solver_is_drawn_and_listed_with_its_declared_facts(tmp_path):
+    """A solver the report has never heard of ("splitstep", a plugin not installed here) is
+    labelled, coloured and ordered from its rows' facts alone."""
+    runs = [_row("splitstep", "harmonic_1d", 1, 0), _row("dsm", "harmonic_1d", 1, 0),
+            _row("oracle", "harmonic_1d", 1, 0)]
+    _write(tmp_path, runs)
+    out = build.build_report(tmp_path, tmp_path / "out")
+    styles = load_results(tmp_path).styles
+    assert styles.label("splitstep") == "split-step Fourier"
+    assert styles.color("splitstep") == "#56B4E9"
+    assert styles.order == ["dsm", "splitstep", "oracle"]  # methods by name, the floor last
+    # dsm declares no colour: the first palette colour that no solver declared
+    assert styles.color("dsm") == PALETTE[0] and styles.color("dsm") != "#56B4E9"
+    report = (out / "report.md").read_text()
+    assert "split-step Fourier (`splitstep`)" in report  # the setup's solver list
+    main_rows = [ln for ln in report.splitlines() if ln.startswith("| harmonic_1d | 1 |")]
+    assert any("| split-step Fourier |" in ln for ln in main_rows)  # the main table
+    main = pd.read_csv(out / "tables" / "main.csv")
+    assert main.loc[main["solver"] == "splitstep", "solver_label"].tolist() == [
+        "split-step Fourier"]
+    # compared with the floor like any method, by the floor fact, not by name
+    assert any(ln.startswith("- harmonic_1d, d = 1, split-step Fourier: ")
+               for ln in report.splitlines())
+    assert (out / "figures" / "errors_fixed_dimension.png").exists()
+    assert "drawing failed" not in report
+
+
+def test_table_without_fact_columns_still_builds(tmp_path):
+    """Results written before rows carried the solver facts: the built-in solvers keep their
+    labels and the oracle is still the floor (the legacy table in reports.style)."""
+    runs = [_row(s, "harmonic_1d", 1, 0, facts=False) for s in ("grid", "dsm", "oracle")]
+    runs += [_row("dsm", "harmonic", d, 0, facts=False) for d in (1, 2)]
+    old_columns = [c for c in COLUMNS if c not in SOLVER_FACTS]
+    _write(tmp_path, runs, fmt="csv", columns=old_columns)
+    assert "solver_label" not in pd.read_csv(tmp_path / "results.csv").columns
+    out = build.build_report(tmp_path, tmp_path / "out")
+    report = (out / "report.md").read_text()
+    assert "Crank-Nicolson grid (`grid`)" in report and "drawing failed" not in report
+    assert any(ln.startswith("- harmonic_1d, d = 1, DSM: ") and "the floor" in ln
+               for ln in report.splitlines())
+    styles = load_results(tmp_path).styles
+    assert styles.floors == ["oracle"]
+    # an unknown solver without facts: its name, and a palette colour
+    unknown = SolverStyles.from_table(pd.DataFrame({"solver": ["mystery"]}))
+    assert unknown.label("mystery") == "mystery" and unknown.color("mystery") in PALETTE
+
+
+# --------------------------------------------------------------- package structure
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+PROJECT_PACKAGES = ("reports", "dsm_bench", "solvers", "reference", "benchmarks")
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules a file imports (``from reports import style`` -> reports.style)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                module = REPORTS.parent / Path(*full.split("."))
+                exists = module.with_suffix(".py").exists() or (module / "__init__.py").exists()
+                names.add(full if exists else node.module)
+    return names
+
+
+def test_reports_import_graph_has_no_cycle_and_reads_only_the_schema():
+    modules = {}
+    for path in REPORTS.rglob("*.py"):
+        parts = path.relative_to(REPORTS.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = _imports(path)
+    outside = {m for deps in modules.values() for m in deps
+               if m.split(".")[0] in PROJECT_PACKAGES and not m.startswith("reports")}
+    # the results table's schema, the problem registry and the pooled-error estimator (numpy
+    # only: the report's excess over the floor is the metrics' own formula), never the harness
+    # or a solver
+    assert outside <= {"dsm_bench.schema", "dsm_bench.table", "dsm_bench.pooled",
+                       "reference.problems"}, outside
+    graph = {m: {d for d in deps if d in modules} for m, deps in modules.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for dep in sorted(graph[module]):
+            assert state.get(dep) != 1, "import cycle: " + " -> ".join([*path, module, dep])
+            if dep not in state:
+                visit(dep, [*path, module])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+    assert "reports.figures.common" in graph and len(graph) >= 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_report_html_renders_in_a_headless_browser(built):
+    _, out, _ = built
+    shot = out / "report.png"
+    # no network here: without the background-networking flags chromium keeps dialling out
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-quic", f"--user-data-dir={out / '.chromium'}",
+                    f"--screenshot={shot}", "--window-size=1200,2400",
+                    (out / "report.html").as_uri()], check=True, timeout=120,
+                   capture_output=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_solution_scored_without_reference_is_the_density_reference():
+    """Where no run carries a reference density, the solution scored against itself
+    (reference "self": it IS the grid reference) is the reference panel, whatever its name."""
+    from reports.figures.density import _reference
+
+    x, t = np.linspace(-1, 1, 5), np.linspace(0, 1, 3)
+    rho = np.ones((3, 5))
+    styles = SolverStyles.from_table(pd.DataFrame({
+        "solver": ["fd", "dsm"], "solver_label": ["finite differences", "DSM"],
+        "solver_short_label": ["FD", "DSM"]}))
+    panels = {"dsm": (x, t, 2 * rho, None), "fd": (x, t, rho, None)}
+    reference, label, itself = _reference(styles, panels, {"dsm": "grid", "fd": "self"})
+    assert itself == "fd" and label == "FD" and reference[2] is rho
+    # a run that carries its reference density wins: the reference is separate
+    panels["dsm"] = (x, t, 2 * rho, 3 * rho)
+    reference, label, itself = _reference(styles, panels, {"dsm": "exact", "fd": "self"})
+    assert itself is None and label == "exact" and np.all(reference[2] == 3 * rho)
+
+
+# ----------------------------------------------------------- excess over the floor
+def _with_trial_moments(run: tuple[dict, dict | None], bias: float, noise_seed: int,
+                        k: int = 6) -> tuple[dict, dict | None]:
+    """The run's artifact given per-trial pooled moments (K, T, 1): the exact laws, the
+    variance scaled by (1 + bias), plus trial noise of relative size 1e-3."""
+    row, artifact = run
+    rng = np.random.default_rng(noise_seed)
+    ref_mean = np.asarray(artifact["series"]["ref_mean"])[None, :, None]
+    ref_var = np.asarray(artifact["series"]["ref_var"])[None, :, None]
+    noise = 1e-3 * rng.standard_normal((k, N_T, 1))
+    artifact["series"].update(trial_mean=(ref_mean + 1e-3 * noise).tolist(),
+                              trial_var=(ref_var * (1 + bias + noise)).tolist())
+    row["n_trials"] = k
+    from dsm_bench.pooled import TrialMoments, pooled_errors
+
+    row.update(pooled_errors(TrialMoments.from_series(artifact["series"])))
+    artifact["row"] = dict(row)
+    return row, artifact
+
+
+def test_excess_over_the_floor_in_the_table_text_and_figure(tmp_path):
+    from reports.excess import EXCESS_COLUMNS, add_excess, excess_lines
+    from reports.figures import FigureWriter
+    from reports.figures.dimension import error_vs_dimension
+    from reports.style import FLOOR_WORDS
+    from reports.tables import main_table
+
+    runs = []
+    for d in (1, 2):
+        runs.append(_with_trial_moments(_row("oracle", "harmonic", d, 0), 0.0, 100 + d))
+        # seed 0: a 2 % variance bias on the floor's noise draw; seed 1 likewise
+        runs += [_with_trial_moments(_row("dsm", "harmonic", d, s), 0.02, 100 + d)
+                 for s in (0, 1)]
+    # PINN: no trial moments (a density method); the free_singular DSM: no floor to pair with
+    runs.append(_row("pinn", "harmonic", 1, 0))
+    runs.append(_with_trial_moments(_row("dsm", "free_singular", 1, 0), 0.0, 7))
+    # an oracle of its own draw at d = 3 against a DSM without bias: on the floor
+    runs.append(_with_trial_moments(_row("oracle", "harmonic", 3, 0), 0.0, 1))
+    runs.append(_with_trial_moments(_row("dsm", "harmonic", 3, 0), 0.0, 2))
+    _write(tmp_path, runs)
+    results = load_results(tmp_path)
+    from reports.data import aggregate
+
+    agg = add_excess(aggregate(results.table, results.styles), results, n_boot=300)
+    assert set(EXCESS_COLUMNS) <= set(agg.columns)
+    dsm = agg[(agg["solver"] == "dsm") & (agg["problem"] == "harmonic")].set_index("d")
+    # relative L2 of a 2 % scaled variance is 0.02, shared noise cancels: excess 0.02
+    np.testing.assert_allclose(dsm.loc[[1, 2], "var_excess"], 0.02, atol=1e-3)
+    assert (dsm.loc[[1, 2], "var_excess_lo"] > 0).all()
+    on_floor = dsm.loc[3]
+    assert on_floor["var_excess_lo"] <= 0 <= on_floor["var_excess_hi"]
+    others = agg[(agg["solver"] != "dsm") | (agg["problem"] != "harmonic")]
+    assert others["var_excess"].isna().all()  # floor, PINN, a DSM without a floor partner
+
+    table = main_table(agg, results.styles)
+    shown = table.display.set_index(["problem", "d", "solver"])
+    assert shown.loc[("harmonic", "3", "DSM"), "var_err excess [95% CI]"].endswith("†")
+    assert not shown.loc[("harmonic", "1", "DSM"), "var_err excess [95% CI]"].endswith("†")
+    assert FLOOR_WORDS in table.caption
+    assert {"var_excess", "var_excess_lo", "var_err_pooled"} <= set(table.numbers.columns)
+    lines = excess_lines(agg, results.styles)
+    assert sum(FLOOR_WORDS in line for line in lines if "d = 3" in line) == 1
+    assert not any(FLOOR_WORDS in line.split(";")[0] for line in lines if "d = 1" in line)
+
+    writer = FigureWriter(tmp_path / "figures")
+    error_vs_dimension(results, agg, writer)
+    record = next(f for f in writer.figures if f.name == "error_vs_dimension_harmonic")
+    assert record.png.exists() and FLOOR_WORDS in record.caption

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.suites import SuiteError, load_suite, parse_selection, parse_suite, suite_names
+from dsm_bench.harness.suites import SuiteError, load_suite, parse_selection, parse_suite, suite_names
 from reference.problems import problem_names
-from solvers import solver_names
+from solvers.registry import BUILTIN, OPTIONAL
+
+# the solvers every shipped suite must cover: those that need no optional extra
+CORE = set(BUILTIN) - set(OPTIONAL)
 
 
 def write(tmp_path: Path, text: str, name: str = "t.toml") -> Path:
@@ -27,9 +30,9 @@ def test_shipped_suites_exist_and_validate():
 
 def test_smoke_covers_every_solver_and_problem():
     runs = load_suite("smoke").runs
-    assert {r.solver for r in runs} == set(solver_names())
+    assert {r.solver for r in runs} == CORE
     assert {r.problem for r in runs} == set(problem_names())
-    for solver in solver_names():  # every solver meets every problem (infeasible ones recorded)
+    for solver in CORE:  # every solver meets every problem (infeasible ones recorded)
         assert {r.problem for r in runs if r.solver == solver} == set(problem_names()), solver
 
 
@@ -38,11 +41,18 @@ def test_quick_has_the_scaling_sweep():
     dims = {s: {r.d for r in runs if r.solver == s and r.problem == "harmonic"}
             for s in ("dsm", "pinn", "grid")}
     assert dims["dsm"] >= {1, 2, 3, 5, 10, 20, 50, 100}
-    assert {1, 2, 3, 5, 10} <= dims["pinn"] and max(dims["pinn"]) <= 10
+    assert dims["pinn"] >= {1, 2, 3, 5, 10, 20, 50, 100}
+    # above d = 10 each neural solver runs its scalable variant, beside the exact one at d = 20
+    high = [r for r in runs if r.problem == "harmonic" and r.d is not None and r.d > 20]
+    for run in high:
+        if run.solver == "dsm":
+            assert run.solver_options.get("grad_div") == "hutchinson", run.label
+        if run.solver == "pinn":
+            assert run.solver_options.get("laplacian") in ("hutchinson", "sdgd"), run.label
     assert {1, 2, 3} <= dims["grid"] and max(dims["grid"]) <= 3
     assert {r.d for r in runs if r.solver == "grid" and r.problem == "bosons"} >= {2, 3}
     for problem in ("harmonic_1d", "harmonic_1d_phase"):
-        assert {r.solver for r in runs if r.problem == problem} == set(solver_names())
+        assert {r.solver for r in runs if r.problem == problem} == CORE
 
 
 def test_standard_reaches_the_paper_sizes():
@@ -98,7 +108,11 @@ def test_expansion_is_a_cartesian_product_with_merged_defaults(tmp_path):
         ('solvers = ["oracle"]\nproblems = ["harmonic_1d"]\nbudget = { max_itres = 3 }',
          "unknown key(s) max_itres; valid keys: max_iters, max_seconds"),
         ('solvers = ["oracle"]\nproblems = ["harmonic_1d"]\nbudget = { max_iters = 0 }',
-         "max_iters: 0 must be an integer > 0"),
+         "max_iters: 0 must be an integer >= 1"),
+        ('solvers = ["oracle"]\nproblems = ["harmonic_1d"]\nbudget = { max_iters = 1.5 }',
+         "max_iters: 1.5 must be an integer >= 1"),
+        ('solvers = ["oracle"]\nproblems = ["harmonic_1d"]\nevaluation = { n_eval_times = 1 }',
+         "n_eval_times: 1 must be an integer >= 2"),
         ('solvers = ["oracle"]\nproblems = ["harmonic_1d"]\nlimits = { memory_mb = "x" }',
          "memory_mb: 'x' must be a number > 0"),
         ('solvers = ["oracle"]\nproblems = ["harmonic_1d"]\nsolver = "grid"',
@@ -136,9 +150,10 @@ def test_duplicate_runs_are_rejected(tmp_path):
 
 
 def test_missing_solver_module_marks_its_runs_unavailable(monkeypatch, tmp_path):
-    import solvers
+    from solvers import registry
 
-    monkeypatch.setitem(solvers.SOLVERS, "ghost", "solvers.ghost_not_written:Ghost")
+    registry.solver_names()  # discover the built-ins and entry points first
+    monkeypatch.setitem(registry._REGISTRY, "ghost", "solvers.ghost_not_written:Ghost")
     suite = load_suite(write(tmp_path, """
         [[runs]]
         solvers = ["ghost", "oracle"]
@@ -172,3 +187,11 @@ def test_only_selects_a_part_of_a_suite_with_the_same_config_hashes():
         parse_selection(["solver"])
     with pytest.raises(SuiteError, match="selects none of the"):
         full.select(parse_selection(["solver=grid", "d=100"]))
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/abs", "a/b", ".hidden", "sp ace"])
+def test_a_suite_name_that_could_escape_its_folder_is_refused(tmp_path, name):
+    path = write(tmp_path, f'name = "{name}"\n[[runs]]\nsolvers = ["oracle"]\n'
+                           'problems = ["harmonic_1d"]\n')
+    with pytest.raises(SuiteError, match="is not valid: use letters, digits"):
+        load_suite(path)
