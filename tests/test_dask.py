@@ -11,6 +11,8 @@ import threading
 import time
 
 import pytest
+from tiny_suite import ORACLE_AND_GRID
+from tiny_suite import write_suite as write_tiny_suite
 
 from dsm_bench.harness.executor import LocalProcessExecutor
 from dsm_bench.harness.runner import ResultsStore, run_suite
@@ -20,25 +22,11 @@ pytest.importorskip("distributed")
 
 from dsm_bench.harness.executors.dask import DaskExecutor  # noqa: E402
 
-# the oracle (exact drift: sampled metrics) and the grid (deterministic) on 50 time steps
-SUITE = """
-    name = "t"
-    [defaults]
-    threads = 1
-    problem_overrides = { n_steps = 50 }
-    evaluation = { n_samples = 400, n_trials = 2, n_eval_times = 11 }
-    limits = { timeout_s = 60, memory_mb = 2000 }
-    [[runs]]
-    solvers = ["oracle", "grid"]
-    problems = ["harmonic_1d"]
-"""
 METRICS = ("mean_err", "var_err", "w1_err", "mean_err_std", "var_err_std", "w1_err_std")
 
 
 def write_suite(tmp_path, extra: str = ""):
-    path = tmp_path / "t.toml"
-    path.write_text(textwrap.dedent(SUITE) + textwrap.dedent(extra))
-    return load_suite(path)
+    return load_suite(write_tiny_suite(tmp_path, ORACLE_AND_GRID + textwrap.dedent(extra)))
 
 
 @pytest.mark.slow

@@ -6,32 +6,21 @@ The engines themselves run in test_dask.py and test_slurm.py; here only what nee
 from __future__ import annotations
 
 import argparse
-import textwrap
 
 import pytest
+from tiny_suite import ORACLE_AND_GRID
+from tiny_suite import write_suite as write_tiny_suite
 
 from dsm_bench.harness.executors import ExecutorError, load_executor_config, needs_gpu
 from dsm_bench.harness.executors.slurm import SLURM_KEYS, _megabytes, _minutes
 from dsm_bench.harness.runner import configure_parser, main
 from dsm_bench.harness.suites import load_suite
 
-SUITE = """
-    name = "t"
-    [defaults]
-    threads = 1
-    problem_overrides = { n_steps = 50 }
-    evaluation = { n_samples = 400, n_trials = 2, n_eval_times = 11 }
-    limits = { timeout_s = 60, memory_mb = 2000 }
-    [[runs]]
-    solvers = ["oracle", "grid"]
-    problems = ["harmonic_1d"]
-"""
-
 
 def args_for(tmp_path, *extra: str) -> argparse.Namespace:
     suite = tmp_path / "t.toml"
     if not suite.exists():
-        suite.write_text(textwrap.dedent(SUITE))
+        write_tiny_suite(tmp_path, ORACLE_AND_GRID)
     parser = argparse.ArgumentParser()
     configure_parser(parser)
     return parser.parse_args(["--suite", str(suite), "--out", str(tmp_path / "out"), *extra])

@@ -21,12 +21,13 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_suite import header
+from tiny_suite import write_suite as write_tiny_suite
 
 from dsm_bench import cli
 from dsm_bench.harness import store as store_module
@@ -49,14 +50,7 @@ from solvers.training import TrainingDiverged, TrainingLoop
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HEADER = """
-    name = "t"
-    [defaults]
-    threads = 1
-    problem_overrides = { n_steps = 50 }
-    evaluation = { n_samples = 400, n_trials = 2, n_eval_times = 11 }
-    limits = { timeout_s = 120, memory_mb = 4000 }
-"""
+HEADER = header(timeout_s=120, memory_mb=4000)
 # three oracle runs (no training): each costs about a process start-up
 THREE = """
     [[runs]]
@@ -115,9 +109,7 @@ class Faulty(Solver):
 
 
 def write_suite(tmp_path: Path, groups: str, header: str = HEADER, name: str = "t.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(header) + textwrap.dedent(groups))
-    return path
+    return write_tiny_suite(tmp_path, groups, head=header, name=name)
 
 
 @pytest.fixture(scope="module")

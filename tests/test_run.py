@@ -13,12 +13,12 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_suite import header, write_suite
 
 from dsm_bench.harness.executor import LocalProcessExecutor, Task
 from dsm_bench.harness.runner import ResultsStore, main, read_results, run_suite
@@ -28,20 +28,7 @@ from reference import exact
 from reference.problems import get_problem
 
 # every run of these suites: the oracle (exact drift, no training) on 50 time steps
-HEADER = """
-    name = "t"
-    [defaults]
-    threads = 1
-    problem_overrides = { n_steps = 50 }
-    evaluation = { n_samples = 400, n_trials = 2, n_eval_times = 11 }
-    limits = { timeout_s = 60, memory_mb = 2000 }
-"""
-
-
-def write_suite(tmp_path: Path, groups: str, name: str = "t.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(HEADER) + textwrap.dedent(groups))
-    return path
+HEADER = header()
 
 
 def journal_hashes(out: Path) -> list[str]:

@@ -16,19 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_suite import header
+from tiny_suite import write_suite as write_tiny_suite
 
 from dsm_bench.harness.runner import configure_parser, main
 from dsm_bench.harness.suites import load_suite
 
 pytest.importorskip("submitit")
 
-SUITE = """
-    name = "t"
-    [defaults]
-    threads = 1
-    problem_overrides = { n_steps = 50 }
-    evaluation = { n_samples = 400, n_trials = 2, n_eval_times = 11 }
-    limits = { timeout_s = 120, memory_mb = 2000 }
+ORACLE = """
     [[runs]]
     solvers = ["oracle"]
     problems = ["harmonic_1d"]
@@ -50,8 +46,8 @@ needs_slurm = pytest.mark.skipif(
 
 
 def command(tmp_path: Path, extra: str = "", config: str = "") -> list[str]:
-    suite = tmp_path / "t.toml"
-    suite.write_text(textwrap.dedent(SUITE) + textwrap.dedent(extra))
+    suite = write_tiny_suite(tmp_path, ORACLE + textwrap.dedent(extra),
+                             head=header(timeout_s=120))
     argv = ["--suite", str(suite), "--out", str(tmp_path / "out"), "--executor", "slurm",
             "--no-report"]
     if config:
