@@ -22,6 +22,8 @@ EVALUATION_OPTIONS = {
     # an L2 norm over time needs at least the two ends of [0, T]
     "n_eval_times": Option(101, Integer(2), "evaluation times, evenly spaced on the grid"),
 }
+# the defaults, when a suite sets no limits: generous enough for any smoke/quick run on a
+# laptop, small enough that a hung or leaking run cannot stall a sweep for hours
 LIMIT_OPTIONS = {
     "timeout_s": Option(3600.0, Real(0, closed="neither"), "wall time of one run"),
     "memory_mb": Option(16_000.0, Real(0, closed="neither"), "resident memory of one run"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dsm_bench.harness.provenance import now_utc, provenance
+from dsm_bench.harness.settings import EVALUATION_OPTIONS
 from dsm_bench.metrics import evaluate, reference_for
 from dsm_bench.schema import COLUMNS, COST, METRICS
 from reference.problems import Problem, get_problem
@@ -26,7 +27,7 @@ from solvers.options import constrains_run_path
 __all__ = ["RunSpec", "RunResult", "run_one", "solver_options_with_seed", "infeasible_reason",
            "failed_row", "build_problem", "resolved_config_or_none", "run_path_errors"]
 
-DEFAULT_EVALUATION = {"n_samples": 10_000, "n_trials": 10, "eval_seed": 0, "n_eval_times": 101}
+DEFAULT_EVALUATION = {key: option.default for key, option in EVALUATION_OPTIONS.items()}
 
 
 @dataclass

@@ -75,9 +75,8 @@ DEFAULT_KEYS = {"seeds", "threads", "budget", "evaluation", "limits", "options",
 GROUP_KEYS = DEFAULT_KEYS | {"solvers", "problems", "d", "note", "_fault"}
 FAULTS = ("raise", "oom", "hang", "enospc", "sigkill", "sleep:SECONDS")
 
-# When a suite sets no limits: generous enough for any smoke/quick run on a laptop, small
-# enough that a hung or leaking run cannot stall a sweep for hours or take the machine down.
-DEFAULT_LIMITS = {"timeout_s": 3600.0, "memory_mb": 16_000.0}
+# when a suite sets no limits (their reason: dsm_bench.harness.settings.LIMIT_OPTIONS)
+DEFAULT_LIMITS = {key: option.default for key, option in LIMIT_OPTIONS.items()}
 
 
 class SuiteError(ValueError):
