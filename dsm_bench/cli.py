@@ -154,7 +154,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result.artifact, indent=1, allow_nan=False))
         print(f"wrote {args.json}")
-    return 0
+    if row["message"]:
+        print(f"note: {row['message']}", file=sys.stderr if row["status"] != "ok" else sys.stdout)
+    # a run its budget stopped before T is scored on what it reached, but did not finish
+    return 0 if row["status"] == "ok" else 1
 
 
 def _print_block(title: str, row: dict[str, Any], keys: list[str], std: bool = False) -> None:

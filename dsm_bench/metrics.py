@@ -55,12 +55,22 @@ __all__ = [
 _CHUNK_ELEMENTS = 20_000_000
 
 
-def evaluation_times(problem: Problem, n_eval_times: int = 101) -> np.ndarray:
-    """``n_eval_times`` evenly spaced points of the problem's time grid (all of it if fewer)."""
+def evaluation_times(problem: Problem, n_eval_times: int = 101,
+                     horizon: float | None = None) -> np.ndarray:
+    """``n_eval_times`` evenly spaced points of the problem's time grid (all of it if fewer);
+    with ``horizon`` < T only those up to it (a run its time budget stopped early)."""
     if n_eval_times < 2:
         raise ValueError(f"n_eval_times={n_eval_times} must be >= 2")
     idx = np.unique(np.round(np.linspace(0, problem.n_steps, n_eval_times)).astype(int))
-    return problem.times[idx]
+    times = problem.times[idx]
+    if horizon is None or horizon >= problem.T:
+        return times
+    # a grid time equal to the horizon up to rounding is covered
+    times = times[times <= horizon + 1e-9 * problem.T]
+    if len(times) < 2:
+        raise ValueError(f"the solution reaches t={horizon:g} of T={problem.T:g}, before the "
+                         f"second evaluation time; give it a larger time budget")
+    return times
 
 
 def relative_l2_over_time(estimate: np.ndarray, reference: np.ndarray) -> tuple[float, str]:
@@ -172,15 +182,20 @@ def evaluate(
         reference, reference_kind = reference_for(problem)
     elif reference_kind is None:
         reference_kind = "exact" if type(reference).__name__ == "ExactReference" else "grid"
-    times = evaluation_times(problem, n_eval_times)
+    times = evaluation_times(problem, n_eval_times, horizon=getattr(solution, "horizon", None))
     n_w1 = min(problem.d, w1_max_coords)
 
     metrics: dict[str, Any] = {
         "reference": reference_kind,
         "n_eval_times": len(times),
         "eval_seed": seed,
+        "t_reached": float(times[-1]),
     }
     notes: list[str] = []
+    if times[-1] < problem.T:
+        notes.append(f"stopped by its budget at t={solution.horizon:g} of T={problem.T:g}: "
+                     f"scored on [0, {times[-1]:g}] ({len(times)} evaluation times), not "
+                     "comparable with rows that reach T")
     series: dict[str, Any] = {"times": times.tolist()}
 
     ref_mean = ref_var = ref_quantile = None

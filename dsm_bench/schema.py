@@ -105,6 +105,7 @@ METRICS = [
     *[c for m in METRIC_TABLE for c in (m.name, m.spread, m.kind_column) if c],
     "reference",         # exact | grid | self | none
     "n_samples", "n_trials", "eval_seed", "n_eval_times",
+    "t_reached",         # last evaluation time: T, or less when the budget stopped the solver
 ]
 
 COST = [*[m.name for m in COST_TABLE], "device", "dtype", "threads", "stop_reason"]
@@ -126,7 +127,7 @@ INT_COLUMNS = ["d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times"
                *[m.name for m in COST_TABLE if m.unit == "count"]]
 FLOAT_COLUMNS = [*[c for m in METRIC_TABLE for c in (m.name, m.spread) if c],
                  *[m.name for m in COST_TABLE if m.unit != "count"], "wall_s",
-                 "solver_tolerance"]
+                 "solver_tolerance", "t_reached"]
 BOOL_COLUMNS = ["git_dirty", "solver_floor", "solver_deterministic", "solver_trained",
                 "solver_sampler"]
 

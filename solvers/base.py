@@ -118,6 +118,12 @@ class Solution(ABC):
         """1-D marginal density of every coordinate on the points x, (len(times), d, len(x))."""
         raise NotImplementedError(f"{type(self).__name__} has no marginal density")
 
+    @property
+    def horizon(self) -> float:
+        """The last time the solution covers: T, unless a time-marching method's budget
+        stopped it earlier (it is then scored on [0, horizon] and its row is a ``timeout``)."""
+        return float(self.problem.T)
+
     def has(self, capability: str) -> bool:
         """Whether an optional capability (``drift``, ``energy``, ...) is implemented."""
         method = getattr(type(self), capability, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import subprocess
 import sys
@@ -132,3 +133,22 @@ def test_supports_the_bosons_only():
         get_problem("bosons", d=2, phase=1.0))
     with pytest.raises(SolverConfigError, match="must divide T"):
         TVMCSolver(dt=0.3).n_steps(get_problem("bosons", d=2))
+
+
+@needs_netket
+@pytest.mark.slow
+def test_a_run_stopped_before_T_is_a_timeout_row_scored_on_what_it_reached(tmp_path):
+    """20 of 100 steps: scored on the evaluation times t <= 0.2 (t_reached), status timeout,
+    exit 1 with the interval named; the grid reference at n = 2 scores it."""
+    settings = ["n_steps=100", "g=0", "max_iters=20", "n_samples=200", "n_trials=2",
+                *[f"{k}={v}" for k, v in TINY.items()]]
+    out = subprocess.run(
+        [sys.executable, "-m", "dsm_bench.cli", "solve", "tvmc", "bosons", "--d", "2", "-q",
+         "--json", str(tmp_path / "run.json"), *[a for s in settings for a in ("--set", s)]],
+        capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "stopped by its budget at t=0.2 of T=1: scored on [0, 0.2] (21 evaluation times)" \
+        in out.stderr
+    row = json.loads((tmp_path / "run.json").read_text())["row"]
+    assert row["status"] == "timeout" and row["t_reached"] == pytest.approx(0.2)
+    assert row["n_eval_times"] == 21 and math.isfinite(row["var_err"])
