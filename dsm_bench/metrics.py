@@ -24,6 +24,10 @@ trajectories (seeds eval_seed, eval_seed + 1, ...); each metric is the mean over
   averaged over all trials (and over the coordinates where the problem declares them
   exchangeable) before the norm is taken (``dsm_bench.pooled``); the per-trial moments are kept
   in the series (``trial_mean``, ``trial_var``) for the excess over the floor.
+* w1_err_pooled (samplers with a reference): W1 between the reference marginal and the mean
+  over trials (and exchangeable coordinates) of the trials' sorted samples, the quantile
+  function of their Wasserstein barycenter; one running (n_times, n_w1, n) sum of sorted
+  samples, the size of one trial's W1 block.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from dsm_bench.pooled import TrialMoments, pooled_errors
+from dsm_bench.pooled import TrialMoments, pooled_errors, pooled_w1_error
 from dsm_bench.schema import ESS_RELIABLE
 from reference.problems import Problem
 
@@ -92,14 +96,17 @@ def relative_l2_over_time(estimate: np.ndarray, reference: np.ndarray) -> tuple[
     return float(per_coord.mean()), kind
 
 
-def wasserstein1_samples(samples: np.ndarray, quantile: np.ndarray) -> np.ndarray:
+def wasserstein1_samples(samples: np.ndarray, quantile: np.ndarray, *,
+                         presorted: bool = False) -> np.ndarray:
     """W1 between empirical 1-D distributions and reference distributions.
 
-    samples: (..., n); quantile: (..., n) the reference quantile function at the levels
-    (i - 1/2)/n, i = 1..n. Uses W1 = int_0^1 |Q_emp(q) - Q_ref(q)| dq with the midpoint rule on
-    each level interval, whose error is far below the sampling noise O(sigma / sqrt(n)).
+    samples: (..., n), already sorted along the last axis if ``presorted``; quantile: (..., n)
+    the reference quantile function at the levels (i - 1/2)/n, i = 1..n. Uses
+    W1 = int_0^1 |Q_emp(q) - Q_ref(q)| dq with the midpoint rule on each level interval, whose
+    error is far below the sampling noise O(sigma / sqrt(n)).
     """
-    return np.abs(np.sort(samples, axis=-1) - quantile).mean(axis=-1)
+    ordered = samples if presorted else np.sort(samples, axis=-1)
+    return np.abs(ordered - quantile).mean(axis=-1)
 
 
 def wasserstein1_densities(x: np.ndarray, density_a: np.ndarray, density_b: np.ndarray) -> np.ndarray:
@@ -208,10 +215,16 @@ def evaluate(
         metrics.update(n_samples=n_samples, n_trials=n_trials)
         if reference is not None:
             ref_quantile = _reference_quantiles(reference, times, n_samples, n_w1)
-        trials = [
-            _sample_trial(problem, solution, times, n_samples, seed + k, n_w1, ref_quantile)
-            for k in range(n_trials)
-        ]
+        trials, quantile_sum = [], None
+        for k in range(n_trials):
+            trial = _sample_trial(problem, solution, times, n_samples, seed + k, n_w1, ref_quantile)
+            ordered = trial.pop("sorted")
+            # the first trial's block becomes the running sum: one block held beside the next
+            if quantile_sum is None:
+                quantile_sum = ordered
+            elif ordered is not None:
+                quantile_sum += ordered
+            trials.append(trial)
         means = np.stack([tr["mean"] for tr in trials])
         variances = np.stack([tr["var"] for tr in trials])
         series.update(
@@ -232,6 +245,9 @@ def evaluate(
             _trial_errors(metrics, "var_err", [relative_l2_over_time(v, ref_var) for v in variances])
             w1 = [float(tr["w1"]) for tr in trials]
             metrics["w1_err"], metrics["w1_err_std"] = float(np.mean(w1)), _std(w1)
+            quantile_sum /= n_trials
+            metrics["w1_err_pooled"] = pooled_w1_error(quantile_sum, ref_quantile,
+                                                       problem.exchangeable_coordinates)
         if solution.has("drift"):
             energy = trials[0]["energy"]
             series["energy"] = energy.tolist()
@@ -331,14 +347,18 @@ def _reference_quantiles(reference, times: np.ndarray, n: int, n_coords: int) ->
 
 
 def _sample_trial(problem, solution, times, n, seed, n_w1, ref_quantile) -> dict[str, Any]:
-    """One sampling trial: moments streamed over memory-bounded chunks of trajectories."""
+    """One sampling trial: moments streamed over memory-bounded chunks of trajectories.
+
+    With a reference, also its W1 and its sorted samples of the first n_w1 coordinates,
+    ``sorted`` (n_times, n_w1, n), for the pooled W1 (None without a reference)."""
     d, n_t = problem.d, len(times)
     chunk = max(1, min(n, _CHUNK_ELEMENTS // (n_t * d)))
     total = np.zeros((n_t, d))
     total_sq = np.zeros((n_t, d))
     com_total = np.zeros(n_t)
     com_total_sq = np.zeros(n_t)
-    w1_samples = np.empty((n_t, n_w1, n))
+    want_w1 = ref_quantile is not None
+    w1_samples = np.empty((n_t, n_w1, n) if want_w1 else (n_t, 0, n))
     energy_parts = []
     want_energy = solution.has("drift")
     seeds = np.random.SeedSequence(seed).spawn((n + chunk - 1) // chunk)
@@ -355,21 +375,28 @@ def _sample_trial(problem, solution, times, n, seed, n_w1, ref_quantile) -> dict
         com = paths.mean(-1)
         com_total += com.sum(0)
         com_total_sq += (com**2).sum(0)
-        w1_samples[..., start:start + size] = paths[:, :, :n_w1].transpose(1, 2, 0)
+        if want_w1:
+            w1_samples[..., start:start + size] = paths[:, :, :n_w1].transpose(1, 2, 0)
         if want_energy and start == 0:
             energy_parts = _energy_along_paths(problem, solution, paths, times)
         start += size
     mean = total / n
     var = (total_sq / n - mean**2) * n / max(n - 1, 1)
     com_mean = com_total / n
+    w1 = np.nan
+    if want_w1:
+        w1_samples.sort(axis=-1)  # in place: the sorted block is returned for the pooled W1
+        # one time at a time (equal blocks, so the mean of means is the mean)
+        w1 = float(np.mean([wasserstein1_samples(w1_samples[j], ref_quantile[j], presorted=True).mean()
+                            for j in range(n_t)]))
     out = {
         "mean": mean,
         "var": var,
         "com_mean": com_mean,
         "com_var": (com_total_sq / n - com_mean**2) * n / max(n - 1, 1),
         "energy": np.asarray(energy_parts) if want_energy else None,
-        "w1": wasserstein1_samples(w1_samples, ref_quantile).mean() if ref_quantile is not None
-        else np.nan,
+        "w1": w1,
+        "sorted": w1_samples if want_w1 else None,
     }
     return out
 

@@ -10,7 +10,13 @@ divides the noise by sqrt(K c) before the norm is taken:
     mean_err_pooled = ||m_pool - m_ref||_t / ||m_ref||_t   (relative_l2_over_time),
 
 with m_k, var_k the trial's moments averaged over the pooled coordinates (each unbiased, so
-their averages are too). The excess over the floor of a solver S scored beside the floor F
+their averages are too). The W1 distance is pooled the same way, through the quantile
+functions: the trials' sorted samples are averaged (the quantile function of the 1-D
+Wasserstein barycenter of their empirical marginals) before the distance is taken,
+
+    Q_bar(q_i) = (1/K) sum_k x_k,(i),   w1_err_pooled = (1/n) sum_i |Q_bar(q_i) - Q_ref(q_i)|,
+
+q_i = (i - 1/2)/n, averaged over times. The excess over the floor of a solver S scored beside the floor F
 (the oracle) on the same evaluation settings is
 
     excess = err_pooled(S) - err_pooled(F),
@@ -27,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Excess", "TrialMoments", "excess_over_floor", "pooled_errors", "relative_l2_batch"]
+__all__ = ["Excess", "TrialMoments", "excess_over_floor", "pooled_errors", "pooled_w1_error",
+           "relative_l2_batch"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,30 @@ def pooled_errors(moments: TrialMoments) -> dict[str, float]:
     pooled_var = moments.var.mean(0, keepdims=True)
     return {"mean_err_pooled": float(relative_l2_batch(pooled_mean, moments.ref_mean)[0]),
             "var_err_pooled": float(relative_l2_batch(pooled_var, moments.ref_var)[0])}
+
+
+def pooled_w1_error(quantile_mean: np.ndarray, ref_quantile: np.ndarray,
+                    exchangeable: bool) -> float:
+    """w1_err_pooled: W1 between the reference marginal and the barycenter of the trials'
+    empirical marginals, averaged over times (and over coordinates where they are not pooled).
+
+    quantile_mean: (T, c, n) the trials' sorted samples averaged over the K trials, Q_bar(q_i);
+    ref_quantile: (T, c, n) the reference quantile function at q_i = (i - 1/2)/n. Where the
+    coordinates are ``exchangeable`` both are averaged over them first (K c curves pooled).
+    By convexity of |.| the result never exceeds the per-trial W1 averaged over the same
+    trials and coordinates.
+    """
+    quantile_mean = np.asarray(quantile_mean, float)
+    ref_quantile = np.asarray(ref_quantile, float)
+    if quantile_mean.shape != ref_quantile.shape:
+        raise ValueError(f"shape mismatch: quantiles {quantile_mean.shape} vs reference "
+                         f"{ref_quantile.shape}")
+    if exchangeable:
+        quantile_mean = quantile_mean.mean(1)
+        ref_quantile = ref_quantile.mean(1)
+    # one time at a time: no temporary as large as the (T, c, n) block
+    return float(np.mean([np.abs(q - r).mean() for q, r in zip(quantile_mean, ref_quantile,
+                                                                 strict=True)]))
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("mean_err_pooled", "pooled mean error", "rel. L2 over t", "error"),
     Metric("var_err_pooled", "pooled variance error", "rel. L2 over t", "error"),
     Metric("w1_err", "W1 distance of marginals", "length", "error", "w1_err_std", True),
+    # W1 of the trials' Wasserstein barycenter (sorted samples averaged over trials and
+    # exchangeable coordinates): pooled like the moments above, and not gated for the same reason
+    Metric("w1_err_pooled", "pooled W1 distance of marginals", "length", "error"),
     Metric("u_err", "osmotic velocity u error", "rel. L2 under rho", "error", None, True),
     Metric("v_err", "current velocity v error", "rel. L2 under rho", "error", None, True),
     Metric("energy_drift", "energy drift max|E(t)-E(0)|/|E(0)|", "relative", "check", None,

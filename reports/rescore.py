@@ -17,7 +17,7 @@ from reports.data import aggregate, load_results
 from reports.excess import add_excess
 from reports.tables import format_excess, format_number
 
-COLUMNS = ("var_err", "var_err_pooled", "mean_err", "mean_err_pooled")
+COLUMNS = ("var_err", "var_err_pooled", "mean_err", "mean_err_pooled", "w1_err", "w1_err_pooled")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,7 +114,7 @@ def main_table(agg: pd.DataFrame, styles: SolverStyles) -> Table:
                     "w1_err_spread", "train_s", "iters", "s_per_iter", "peak_rss_mb",
                     "peak_gpu_mb", "n_samples", "n_trials", "reference", "n_ok", "seeds",
                     "status", "message"]
-    pooled_cols = [c for c in ("mean_err_pooled", "var_err_pooled", *_EXCESS_COLUMNS)
+    pooled_cols = [c for c in ("mean_err_pooled", "var_err_pooled", "w1_err_pooled", *_EXCESS_COLUMNS)
                    if c in agg and agg[c].notna().any()]
     numbers_cols[12:12] = pooled_cols  # after w1_err and its spread
     numbers = agg[numbers_cols].copy() if not agg.empty else pd.DataFrame(columns=numbers_cols)

@@ -11,9 +11,17 @@ import pytest
 import torch
 
 from dsm_bench import metrics
-from dsm_bench.pooled import TrialMoments, excess_over_floor, pooled_errors, relative_l2_batch
+from dsm_bench.pooled import (
+    TrialMoments,
+    excess_over_floor,
+    pooled_errors,
+    pooled_w1_error,
+    relative_l2_batch,
+)
 from reference import exact
+from reference.exact import ExactReference
 from reference.problems import get_problem
+from solvers.base import Cost, Solution
 from solvers.oracle import OracleSolution, OracleSolver
 
 
@@ -159,3 +167,89 @@ def test_scaled_osmotic_velocity_gives_its_analytic_excess():
                 - _expected_var_err_pooled(p, 1.0, times, n_pooled))
     assert ex["var"].resolved
     assert ex["var"].lo <= analytic <= ex["var"].hi, (analytic, ex["var"])
+
+
+class WidenedMarginalSampler(Solution):
+    """Independent draws of N(m(t), ((1 + eps) s(t))^2) in every coordinate at every time:
+    the exact marginal with its width off by 1 + eps, so its W1 to the exact marginal is
+    eps s(t) E|Z| = eps s(t) sqrt(2/pi). Draws are independent across times (not paths),
+    so the noise of the metrics is independent across evaluation times."""
+
+    is_sampler = True
+
+    def __init__(self, problem, eps: float):
+        super().__init__(problem, Cost())
+        self.eps = eps
+        self.reference = ExactReference(problem)
+
+    def sample(self, n, seed, times):
+        mean, var = self.reference.moments(times)
+        z = np.random.default_rng(seed).standard_normal((n, len(times), self.problem.d))
+        return mean + (1.0 + self.eps) * np.sqrt(var) * z
+
+
+def test_pooled_w1_averages_quantiles_over_exchangeable_coordinates_only():
+    """Two coordinates whose averaged quantiles sit +delta and -delta from the reference:
+    pooled over coordinates the shifts cancel (exchangeable marginals have the same law, so
+    opposite shifts are noise); kept apart, each is a W1 of delta."""
+    q = np.linspace(-2.0, 2.0, 50)
+    ref = np.broadcast_to(q, (3, 2, 50))
+    shifted = ref + np.array([0.1, -0.1])[None, :, None]
+    assert pooled_w1_error(shifted, ref, exchangeable=True) == pytest.approx(0.0, abs=1e-15)
+    assert pooled_w1_error(shifted, ref, exchangeable=False) == pytest.approx(0.1, rel=1e-12)
+
+
+# Noise of W1 against a Gaussian quantile function, in units sigma / sqrt(N) for N pooled
+# samples: sqrt(N) (Q_bar - Q) tends to the process B(Phi(x)) (B a Brownian bridge), so
+#   * a sampler with no error: W1 ~ int |B(Phi(x))| dx, mean sqrt(2/pi) int sqrt(Phi (1 - Phi)) dx
+#     = 1.288 and sd 0.445 (its second moment from E|X||Y| = (2/pi) s_X s_Y (sqrt(1 - r^2)
+#     + r arcsin r) integrated over the bridge's covariance);
+#   * a model error |a(q)| well above the noise: W1 - W1_exact ~ int sign(x) B(Phi(x)) dx, sd 0.603.
+# Finite n moves the mean by the order statistics' bias, mean_i |E X_(i) - Phi^-1(q_i)| ~ 0.5 / n.
+_NOISE_W1_MEAN, _NOISE_W1_SD, _SIGNED_SD = 1.288, 0.445, 0.603
+
+
+def test_pooled_w1_recovers_a_known_width_error():
+    """eps = 0.05 (harmonic, d = 1, 21 times, 10 trials x 20,000 samples):
+    w1_err_pooled = eps sqrt(2/pi) mean_t s(t)."""
+    p = get_problem("harmonic", d=1, n_steps=100)
+    eps, n, k = 0.05, 20_000, 10
+    m = metrics.evaluate(p, WidenedMarginalSampler(p, eps), n_samples=n, n_trials=k, seed=0,
+                         n_eval_times=21, n_drift_samples=200).metrics
+    times = metrics.evaluation_times(p, 21)
+    s = np.sqrt(ExactReference(p).moments(times)[1][:, 0])
+    expected = eps * np.sqrt(2 / np.pi) * s.mean()
+    # Per time the pooled noise (N = n k = 2e5) shifts the value by sd 0.603 (1 + eps) s / sqrt(N)
+    # = 1.4e-3 s; the 21 independent times average it to ~3e-4 s. The noise bias
+    # E|a + e| - |a| = 2 sd phi(a / sd) - 2 |a| Phi(-|a| / sd) (positive) matters only where
+    # |a| = eps s |z| < sd(e), |z| < 0.06: 7e-5 s averaged over the levels.
+    # The order statistics' bias (0.5 s / n) adds 2.5e-5 s. 4 sd + 1e-4 s = 1.3e-3 s, 3.4 % of
+    # eps sqrt(2/pi) s = 0.040 s.
+    sd = _SIGNED_SD * (1 + eps) * np.sqrt(np.mean(s**2) / len(times) / (n * k))
+    assert m["w1_err_pooled"] == pytest.approx(expected, abs=4 * sd + 1e-4 * s.mean())
+    # convexity of |.|: the W1 of the averaged quantile function is never above the average
+    # of the trials' W1, draw by draw
+    assert m["w1_err_pooled"] <= m["w1_err"] + 1e-12
+
+
+def test_pooled_w1_of_an_exact_sampler_is_its_noise_divided_by_sqrt_k_d():
+    """No model error (harmonic, d = 2 exchangeable coordinates, 101 times, 8 trials x 5,000
+    samples): w1_err is the noise of n samples and w1_err_pooled that of n K d, sqrt(16) = 4
+    times less."""
+    p = get_problem("harmonic", d=2, n_steps=100)
+    n, k = 5000, 8
+    m = metrics.evaluate(p, WidenedMarginalSampler(p, 0.0), n_samples=n, n_trials=k, seed=0,
+                         n_eval_times=101, n_drift_samples=200).metrics
+    times = metrics.evaluation_times(p, 101)
+    s = np.sqrt(ExactReference(p).moments(times)[1][:, 0])
+    # each is a mean over 101 independent times (and, per trial, over k d = 16 independent
+    # curves) of 1.288 s / sqrt(N) with relative sd 0.445 / 1.288 = 0.35: 4 sd is 14 % pooled
+    # (N = n k d) and 3.5 % per trial (N = n); the order statistics' bias adds at most 0.5 s / n
+    spread = _NOISE_W1_SD / _NOISE_W1_MEAN * np.sqrt(np.mean(s**2)) / s.mean() / np.sqrt(len(times))
+    for value, size, curves in ((m["w1_err_pooled"], n * k * p.d, 1), (m["w1_err"], n, k * p.d)):
+        expected = _NOISE_W1_MEAN * s.mean() / np.sqrt(size)
+        assert value == pytest.approx(expected, abs=4 * spread / np.sqrt(curves) * expected
+                                      + 0.5 * s.mean() / n)
+    # the ratio is sqrt(k d) = 4 up to 4 sd of both, in quadrature (14 %), and the pooled
+    # value's bias (0.5 s / n against 1.288 s / sqrt(n k d): 2 %)
+    assert 3.35 < m["w1_err"] / m["w1_err_pooled"] < 4.6
