@@ -129,7 +129,9 @@ def run_path_errors(spec: RunSpec, results_dir: str | Path) -> list[str]:
     return errors
 
 
-def _empty_row(spec: RunSpec) -> dict[str, Any]:
+def _empty_row(spec: RunSpec, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A row with every column, the run's identity, the solver's facts and the provenance
+    ``source`` (taken now when None)."""
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(
         suite=spec.suite,
@@ -146,7 +148,7 @@ def _empty_row(spec: RunSpec) -> dict[str, Any]:
         row.update(solver_class(spec.solver).facts())
     except (ValueError, ImportError):
         pass  # an unknown or unavailable solver: the failed row says why
-    row.update(provenance())
+    row.update(source or provenance())
     return row
 
 
@@ -174,6 +176,9 @@ def failed_row(spec: RunSpec, status: str, message: str, **extra: Any) -> dict[s
 def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = None) -> RunResult:
     """Solve and evaluate one run in this process. Raises on failure (the caller records it)."""
     started, t0 = now_utc(), time.perf_counter()
+    # the commit and versions as the run starts: the code that ran, even if the tree changes
+    # during a long training
+    source = provenance()
     problem = build_problem(spec)
     solver = _build_solver(spec)
     reason = solver.supports(problem)
@@ -200,7 +205,7 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
     cost["eval_s"] = evaluation.metrics.pop("eval_s")
     cost["peak_rss_mb"] = max(cost.get("peak_rss_mb") or 0.0, peak_memory()[0])
 
-    row = _empty_row(spec)
+    row = _empty_row(spec, source)
     row["d"] = problem.d
     row.update({k: v for k, v in evaluation.metrics.items() if k in METRICS})
     row.update({k: v for k, v in cost.items() if k in COST})
