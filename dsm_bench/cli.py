@@ -23,6 +23,7 @@ from dsm_bench.harness.settings import (
     UsageError,
     parse_settings,
     settings_errors,
+    shadowed_options,
     split_settings,
 )
 from dsm_bench.schema import COST, METRIC_TABLE
@@ -106,6 +107,11 @@ def _validate_solve(args: argparse.Namespace):
         raise UsageError(
             f"unknown problem {args.problem!r}; valid problems: {', '.join(problem_names())}"
         )
+    shadowed = shadowed_options(solver_class(args.solver).option_specs)
+    if shadowed:
+        raise UsageError(f"solver {args.solver!r} declares option(s) {', '.join(shadowed)}, "
+                         "the name(s) of problem, budget or evaluation settings, so --set "
+                         "cannot reach them; the solver must rename them")
     options, overrides, budget, evaluation = split_settings(parse_settings(args.set or []))
     spec = RunSpec(solver=args.solver, problem=args.problem, d=args.d, seed=args.seed,
                    solver_options=options, problem_overrides=overrides, budget=budget,

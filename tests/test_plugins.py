@@ -98,6 +98,30 @@ def test_a_plugin_solves_and_its_options_are_validated(tmp_path):
     assert "scale=7" in bad.stderr and "an integer in [1, 3]" in bad.stderr
 
 
+SHADOWING = GOOD.replace('option_specs = {"scale"',
+                         'option_specs = {"n_trials": Option(1, Integer(1), "x"), "scale"')
+
+
+def test_an_option_named_like_a_setting_is_refused_before_it_is_silently_rerouted(tmp_path):
+    """--set n_trials=... goes to the evaluation, so a solver option of that name could never
+    be set: solve refuses the solver (exit 2) instead of running with the option ignored."""
+    out = cli("solve", "exactpacket", "harmonic_1d", "--plugin", str(plugin(tmp_path, SHADOWING)))
+    assert out.returncode == 2
+    assert "declares option(s) n_trials" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_no_builtin_solver_option_is_shadowed_by_a_setting():
+    from dsm_bench.harness.settings import shadowed_options
+    from solvers.registry import solver_class, solver_names
+
+    for name in solver_names():
+        try:
+            specs = solver_class(name).option_specs
+        except ImportError:  # an optional solver whose extra is not installed
+            continue
+        assert shadowed_options(specs) == [], name
+
+
 @pytest.mark.parametrize("source, expected", [
     (NO_LABEL, "label must be a non-empty string"),
     (NO_FIT, "does not implement fit"),

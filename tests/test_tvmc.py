@@ -32,7 +32,7 @@ def test_without_netket_the_import_error_names_the_install_command():
 
 
 # a tiny configuration: compiling the TDVP step dominates its cost
-TINY = dict(n_max=4, n_samples=256, n_chains=16, sweep_size=4, n_discard=10)
+TINY = dict(n_max=4, vmc_samples=256, n_chains=16, sweep_size=4, n_discard=10)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_time_budget_stops_at_a_step_and_says_how_far_it_got():
 
 @needs_netket
 @pytest.mark.parametrize("options, message", [
-    ({"n_samples": 100, "n_chains": 16}, "n_chains=16 must divide n_samples=100"),
+    ({"vmc_samples": 100, "n_chains": 16}, "n_chains=16 must divide vmc_samples=100"),
     ({"regularization": "diag_shift"}, "needs diag_shift > 0"),
     ({"integrator": "rk45"}, r"integrator='rk45'.*must be one of euler, heun"),
     ({"n_max": -1}, "n_max=-1"),

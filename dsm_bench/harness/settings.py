@@ -82,6 +82,13 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     return settings
 
 
+def shadowed_options(option_names: Any) -> list[str]:
+    """The solver option names that --set would route elsewhere (a problem override, a budget
+    or an evaluation setting of the same name): such an option could never be set."""
+    routed = {*OVERRIDABLE, *BUDGET_KEYS, *EVALUATION_KEYS}
+    return sorted(set(option_names) & routed)
+
+
 def split_settings(settings: dict[str, Any]) -> tuple[dict, dict, dict, dict]:
     """Route --set keys: (solver options, problem overrides, budget, evaluation settings)."""
     problem = {k: v for k, v in settings.items() if k in OVERRIDABLE and k != "d"}

@@ -49,8 +49,9 @@ class TVMCSolver(Solver):
     option_specs: ClassVar[dict[str, Option]] = {
         "n_max": Option(20, Integer(0, 60), "highest Hermite function of the one-body basis"),
         "jastrow": Option(True, Boolean(), "multiply by the two-body Jastrow table"),
-        "n_samples": Option(10_000, Integer(16), "Monte Carlo samples per time step"),
-        "n_chains": Option(16, Integer(1), "Markov chains (must divide n_samples)"),
+        # not "n_samples": that name is the evaluation's samples per trial (``--set n_samples``)
+        "vmc_samples": Option(10_000, Integer(16), "Monte Carlo samples of |psi|^2 per time step"),
+        "n_chains": Option(16, Integer(1), "Markov chains (must divide vmc_samples)"),
         "sweep_size": Option(32, Integer(1), "Metropolis moves between two kept samples"),
         "n_discard": Option(100, Integer(0), "samples each chain discards after a step"),
         "sigma": Option(0.1, Real(0, closed="neither"), "width of the Gaussian Metropolis move"),
@@ -73,9 +74,9 @@ class TVMCSolver(Solver):
 
     def validate(self) -> None:
         o = self.options
-        if o["n_samples"] % o["n_chains"]:
+        if o["vmc_samples"] % o["n_chains"]:
             raise SolverConfigError(f"tvmc: n_chains={o['n_chains']} must divide "
-                                    f"n_samples={o['n_samples']}")
+                                    f"vmc_samples={o['vmc_samples']}")
         if o["regularization"] == "diag_shift" and o["diag_shift"] <= 0:
             raise SolverConfigError("tvmc: regularization='diag_shift' needs diag_shift > 0")
 
@@ -108,7 +109,7 @@ class TVMCSolver(Solver):
         sampler = nk.sampler.MetropolisGaussian(hilbert, sigma=o["sigma"],
                                                 n_chains=o["n_chains"],
                                                 sweep_size=o["sweep_size"])
-        state = nk.vqs.MCState(sampler, model, n_samples=o["n_samples"],
+        state = nk.vqs.MCState(sampler, model, n_samples=o["vmc_samples"],
                                n_discard_per_chain=o["n_discard"], seed=o["seed"],
                                sampler_seed=o["seed"] + 1)
         hamiltonian = (nk.operator.KineticEnergy(hilbert, mass=units.mass)
@@ -165,7 +166,7 @@ class TVMCSolver(Solver):
                     loop.finish_clock()
                     raise TrainingDiverged(f"tvmc: the parameters are not finite after step "
                                            f"{loop.iteration} (t={loop.iteration * dt:g}); "
-                                           "lower dt or raise n_samples")
+                                           "lower dt or raise vmc_samples")
             loop.finish(cost)
         model = state.model
         return TVMCSolution(problem, cost, loop.history(),
