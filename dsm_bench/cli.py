@@ -27,7 +27,7 @@ from dsm_bench.harness.settings import (
     split_settings,
 )
 from dsm_bench.schema import COST, METRIC_TABLE
-from reference.problems import OVERRIDABLE, PROBLEM_SPECS, get_problem, problem_names
+from reference.problems import ProblemConfigError, get_problem, problem_class, problem_names
 from solvers import (
     PluginError,
     SolverConfigError,
@@ -53,11 +53,15 @@ DELEGATED = {
 def cmd_list(args: argparse.Namespace) -> int:
     if args.solver:
         return _describe_solver(args.solver)
+    if args.problem:
+        return _describe_problem(args.problem)
     print("problems:")
-    for name, spec in PROBLEM_SPECS.items():
-        lo, hi = spec.d_range
-        dims = f"d={lo}" if lo == hi else f"d={lo}..{hi}"
-        print(f"  {name:<18} {dims:<10} {spec.description}")
+    for name in problem_names():
+        cls = problem_class(name)
+        lo, hi = cls.d_range
+        symbol = cls.dimension_symbol
+        dims = f"{symbol}={lo}" if lo == hi else f"{symbol}={lo}..{hi}"
+        print(f"  {name:<18} {dims:<10} {cls.description or cls.label}")
     print("solvers:")
     for name in solver_names():
         reason = unavailable_reason(name)
@@ -66,10 +70,32 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         cls = solver_class(name)
         print(f"  {name:<18} {cls.label}")
-    print("problem overrides (--set):", ", ".join(k for k in OVERRIDABLE if k != "d"),
-          "| budget:", ", ".join(BUDGET_KEYS), "| evaluation:", ", ".join(EVALUATION_KEYS))
-    print("a solver's options: dsm-bench list --solver NAME")
+    print("budget (--set):", ", ".join(BUDGET_KEYS), "| evaluation:", ", ".join(EVALUATION_KEYS))
+    print("a solver's options: dsm-bench list --solver NAME; a problem's parameters: "
+          "dsm-bench list --problem NAME")
     return 0
+
+
+def _describe_problem(name: str) -> int:
+    """The problem's declared facts and its parameters, generated from their constraints."""
+    if name not in problem_names():
+        raise UsageError(f"unknown problem {name!r}; valid problems: {', '.join(problem_names())}")
+    cls = problem_class(name)
+    lo, hi = cls.d_range
+    print(f"{name}: {cls.label}" + (f" - {cls.description}" if cls.description else ""))
+    print(f"  {cls.dimension_symbol} = {lo}..{hi}; box {list(cls.box)} per axis; exchangeable "
+          f"coordinates: {'yes' if cls.exchangeable_coordinates else 'no'}")
+    print("parameters (--set KEY=VALUE; the dimension with --d):")
+    _print_options(describe_options(cls.option_specs))
+    return 0
+
+
+def _print_options(rows: list[tuple[str, str, str, str]]) -> None:
+    width = max((len(r[0]) for r in rows), default=0)
+    for key, default, valid, help_text in rows:
+        print(f"  {key:<{width}}  default {default}; {valid}")
+        if help_text:
+            print(f"  {'':<{width}}  {help_text}")
 
 
 def _describe_solver(name: str) -> int:
@@ -89,12 +115,7 @@ def _describe_solver(name: str) -> int:
     print(f"  kind: {', '.join(kinds) or 'none declared'}; regression tolerance: "
           f"{cls.tolerance:g} relative")
     print("options (--set KEY=VALUE):")
-    rows = describe_options(cls.option_specs)
-    width = max((len(r[0]) for r in rows), default=0)
-    for key, default, valid, help_text in rows:
-        print(f"  {key:<{width}}  default {default}; {valid}")
-        if help_text:
-            print(f"  {'':<{width}}  {help_text}")
+    _print_options(describe_options(cls.option_specs))
     return 0
 
 
@@ -107,12 +128,14 @@ def _validate_solve(args: argparse.Namespace):
         raise UsageError(
             f"unknown problem {args.problem!r}; valid problems: {', '.join(problem_names())}"
         )
-    shadowed = shadowed_options(solver_class(args.solver).option_specs)
+    problem_keys = problem_class(args.problem).option_specs
+    shadowed = shadowed_options(solver_class(args.solver).option_specs, problem_keys)
     if shadowed:
         raise UsageError(f"solver {args.solver!r} declares option(s) {', '.join(shadowed)}, "
-                         "the name(s) of problem, budget or evaluation settings, so --set "
-                         "cannot reach them; the solver must rename them")
-    options, overrides, budget, evaluation = split_settings(parse_settings(args.set or []))
+                         f"the name(s) of {args.problem}'s parameters, budget or evaluation "
+                         "settings, so --set cannot reach them; one of them must rename them")
+    options, overrides, budget, evaluation = split_settings(parse_settings(args.set or []),
+                                                            problem_keys)
     spec = RunSpec(solver=args.solver, problem=args.problem, d=args.d, seed=args.seed,
                    solver_options=options, problem_overrides=overrides, budget=budget,
                    evaluation=evaluation, plugins=list(args.plugin or []))
@@ -192,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list problems and solvers, or one solver's options")
     p.add_argument("--solver", metavar="NAME", help="show this solver's facts and options")
+    p.add_argument("--problem", metavar="NAME", help="show this problem's facts and parameters")
     _add_plugin_argument(p)
     p.set_defaults(func=cmd_list)
 
@@ -201,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d", type=int, default=None, help="dimension (number of particles for bosons)")
     p.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="solver option, problem override (hbar, g, phase, T, n_steps, m), budget "
+                   help="solver option, problem parameter (hbar, T, n_steps, m and the "
+                        "problem's own: dsm-bench list --problem NAME), budget "
                         "(max_iters, max_seconds) or evaluation setting (n_samples, n_trials, "
                         "eval_seed, n_eval_times); repeatable")
     p.add_argument("--json", metavar="FILE", help="write metrics, cost and moments over time")
@@ -251,7 +276,8 @@ def build_report_if_available(results_dir: Path) -> None:
 
 def _add_plugin_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
-                   help="load solver plugins from a Python file or module (repeatable)")
+                   help="load solver or problem plugins from a Python file or module "
+                        "(repeatable)")
 
 
 def preload_plugins(argv: list[str] | None) -> list[str]:
@@ -287,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         args.plugin = plugins
     try:
         return int(args.func(args) or 0)
-    except (UsageError, SolverConfigError) as exc:
+    except (UsageError, SolverConfigError, ProblemConfigError) as exc:
         print(f"dsm-bench {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from dsm_bench.norms import relative_l2_over_time
 from dsm_bench.pooled import TrialMoments, pooled_errors, pooled_w1_error
 from dsm_bench.schema import ESS_RELIABLE
 from reference.problems import Problem
@@ -52,7 +53,6 @@ __all__ = [
     "wasserstein1_densities",
     "stochastic_mechanics_energy",
     "energy_drift",
-    "reference_for",
 ]
 
 # elements of a (chunk, n_times, d) sample block kept in memory at once
@@ -75,25 +75,6 @@ def evaluation_times(problem: Problem, n_eval_times: int = 101,
         raise ValueError(f"the solution reaches t={horizon:g} of T={problem.T:g}, before the "
                          f"second evaluation time; give it a larger time budget")
     return times
-
-
-def relative_l2_over_time(estimate: np.ndarray, reference: np.ndarray) -> tuple[float, str]:
-    """||est - ref||_2 / ||ref||_2 over time (axis 0), per coordinate, averaged over coordinates.
-
-    Coordinates whose reference is identically zero use the absolute L2 over time divided by
-    sqrt(n_times). Returns (value, kind) with kind "relative", "absolute" or "mixed".
-    """
-    est = np.asarray(estimate, dtype=float).reshape(len(estimate), -1)
-    ref = np.asarray(reference, dtype=float).reshape(len(reference), -1)
-    if est.shape != ref.shape:
-        raise ValueError(f"shape mismatch: estimate {est.shape} vs reference {ref.shape}")
-    diff = np.linalg.norm(est - ref, axis=0)
-    norm = np.linalg.norm(ref, axis=0)
-    # "identically zero" up to float noise of a reference that is 0 by symmetry
-    zero = norm <= 1e-12 * max(1.0, float(np.abs(est).max(initial=0.0)))
-    per_coord = np.where(zero, diff / math.sqrt(len(ref)), diff / np.where(zero, 1.0, norm))
-    kind = "absolute" if zero.all() else ("relative" if not zero.any() else "mixed")
-    return float(per_coord.mean()), kind
 
 
 def wasserstein1_samples(samples: np.ndarray, quantile: np.ndarray, *,
@@ -140,24 +121,6 @@ def energy_drift(energy: np.ndarray) -> float:
     return float(np.max(np.abs(energy - energy[0])) / abs(energy[0]))
 
 
-def reference_for(problem: Problem, grid_options: dict[str, Any] | None = None):
-    """The exact reference when there is one, else the grid reference for d <= 3, else None.
-
-    Returns (reference, kind) with kind "exact", "grid" or "none".
-    """
-    from reference.exact import ExactReference
-
-    if problem.has_exact_solution:
-        return ExactReference(problem), "exact"
-    if problem.d <= 3:
-        from solvers.grid import GridSolver
-
-        solver = GridSolver(**(grid_options or {}))
-        if solver.supports(problem) is None:
-            return solver.fit(problem), "grid"
-    return None, "none"
-
-
 @dataclass
 class Evaluation:
     metrics: dict[str, Any]
@@ -170,7 +133,7 @@ def evaluate(
     solution,
     *,
     reference=None,
-    reference_kind: str | None = None,
+    reference_kind: str = "none",
     n_samples: int = 10_000,
     n_trials: int = 10,
     seed: int = 0,
@@ -181,17 +144,13 @@ def evaluate(
 ) -> Evaluation:
     """Score a Solution with every metric that applies; see the module docstring.
 
-    reference: an ExactReference or a grid Solution; found with ``reference_for`` when both it
-    and reference_kind are None (reference=None with a kind, e.g. "self", scores no errors).
+    reference: what the errors are measured against, chosen by the caller (the problem's own
+    ``reference()``, or the harness's grid fallback): an ``ExactReference``-like object or a
+    grid Solution, with ``reference_kind`` "exact" or "grid"; None scores no errors (kind
+    "none", or "self" for the grid reference itself).
     """
     t0 = time.perf_counter()
-    if reference is None and reference_kind is None:
-        reference, reference_kind = reference_for(problem)
-    elif reference_kind is None:
-        reference_kind = "exact" if type(reference).__name__ == "ExactReference" else "grid"
     times = evaluation_times(problem, n_eval_times, horizon=getattr(solution, "horizon", None))
-    n_w1 = min(problem.d, w1_max_coords)
-
     metrics: dict[str, Any] = {
         "reference": reference_kind,
         "n_eval_times": len(times),
@@ -203,88 +162,118 @@ def evaluate(
         notes.append(f"stopped by its budget at t={solution.horizon:g} of T={problem.T:g}: "
                      f"scored on [0, {times[-1]:g}] ({len(times)} evaluation times), not "
                      "comparable with rows that reach T")
-    series: dict[str, Any] = {"times": times.tolist()}
-
-    ref_mean = ref_var = ref_quantile = None
+    ev = Evaluation(metrics=metrics, series={"times": times.tolist()}, notes=notes)
+    target = _Target(reference, times, min(problem.d, w1_max_coords))
     if reference is not None:
-        ref_mean, ref_var = reference.moments(times)
-        series["ref_mean"] = ref_mean.mean(1).tolist()
-        series["ref_var"] = ref_var.mean(1).tolist()
-
+        ev.series["ref_mean"] = target.mean.mean(1).tolist()
+        ev.series["ref_var"] = target.var.mean(1).tolist()
     if solution.is_sampler:
-        metrics.update(n_samples=n_samples, n_trials=n_trials)
-        if reference is not None:
-            ref_quantile = _reference_quantiles(reference, times, n_samples, n_w1)
-        trials, quantile_sum = [], None
-        for k in range(n_trials):
-            trial = _sample_trial(problem, solution, times, n_samples, seed + k, n_w1, ref_quantile)
-            ordered = trial.pop("sorted")
-            # the first trial's block becomes the running sum: one block held beside the next
-            if quantile_sum is None:
-                quantile_sum = ordered
-            elif ordered is not None:
-                quantile_sum += ordered
-            trials.append(trial)
-        means = np.stack([tr["mean"] for tr in trials])
-        variances = np.stack([tr["var"] for tr in trials])
-        series.update(
-            mean=means.mean((0, 2)).tolist(),
-            var=variances.mean((0, 2)).tolist(),
-            mean_spread=means.mean(2).std(0).tolist() if n_trials > 1 else None,
-            var_spread=variances.mean(2).std(0).tolist() if n_trials > 1 else None,
-        )
-        if problem.d > 1:
-            series["com_mean"] = np.mean([tr["com_mean"] for tr in trials], 0).tolist()
-            series["com_var"] = np.mean([tr["com_var"] for tr in trials], 0).tolist()
-        if reference is not None:
-            pooled = TrialMoments.from_trials(means, variances, ref_mean, ref_var,
-                                              problem.exchangeable_coordinates)
-            series.update(pooled.to_series())
-            metrics.update(pooled_errors(pooled))
-            _trial_errors(metrics, "mean_err", [relative_l2_over_time(m, ref_mean) for m in means])
-            _trial_errors(metrics, "var_err", [relative_l2_over_time(v, ref_var) for v in variances])
-            w1 = [float(tr["w1"]) for tr in trials]
-            metrics["w1_err"], metrics["w1_err_std"] = float(np.mean(w1)), _std(w1)
-            quantile_sum /= n_trials
-            metrics["w1_err_pooled"] = pooled_w1_error(quantile_sum, ref_quantile,
-                                                       problem.exchangeable_coordinates)
-        if solution.has("drift"):
-            energy = trials[0]["energy"]
-            series["energy"] = energy.tolist()
-            metrics["energy_drift"] = energy_drift(energy)
-        if problem.d == 1:
-            series["density"] = _sample_density_series(solution, reference, times, seed)
+        _evaluate_sampler(ev, problem, solution, target, n_samples, n_trials, seed)
     else:
-        mean, var = solution.moments(times)
-        _require_finite_moments(mean, var, times)
-        notes.extend(_effective_sample_size(solution, times, metrics, series))
-        series.update(mean=mean.mean(1).tolist(), var=var.mean(1).tolist(),
-                      mean_spread=None, var_spread=None)
-        if reference is not None:
-            for name, est, ref in (("mean_err", mean, ref_mean), ("var_err", var, ref_var)):
-                value, kind = relative_l2_over_time(est, ref)
-                metrics.update({name: value, f"{name}_std": 0.0, f"{name}_kind": kind})
-            metrics["w1_err"] = _density_w1(problem, solution, reference, times, n_w1,
-                                            density_points)
-            metrics["w1_err_std"] = 0.0
-        if solution.has("energy"):
-            energy = np.asarray(solution.energy(times))
-            series["energy"] = energy.tolist()
-            metrics["energy_drift"] = energy_drift(energy)
-        if problem.d > 1 and solution.has("center_of_mass_moments"):
-            com_mean, com_var = solution.center_of_mass_moments(times)
-            series["com_mean"], series["com_var"] = list(map(float, com_mean)), list(map(float, com_var))
-        if problem.d == 1:
-            series["density"] = _density_series(problem, solution, reference, times, density_points)
-
-    _drift_errors(metrics, series, problem, solution, reference, reference_kind, times, seed,
+        _evaluate_density(ev, problem, solution, target, density_points)
+    _drift_errors(metrics, ev.series, problem, solution, reference, reference_kind, times, seed,
                   n_drift_samples)
-    _center_of_mass_errors(metrics, series, problem)
-    _brownian_comparison(metrics, series, problem, times)
+    _center_of_mass_errors(metrics, ev.series, problem)
+    _comparison_errors(metrics, ev.series, problem, times)
     if reference is not None and reference_kind == "exact":
-        series["ref_energy"] = float(reference.energy(times[:1])[0])
+        ev.series["ref_energy"] = float(reference.energy(times[:1])[0])
     metrics["eval_s"] = time.perf_counter() - t0
-    return Evaluation(metrics=metrics, series=series, notes=notes)
+    return ev
+
+
+@dataclass
+class _Target:
+    """The reference at the evaluation times: its moments (n_times, d) and, for W1, the
+    first ``n_w1`` coordinates."""
+
+    reference: Any
+    times: np.ndarray
+    n_w1: int
+    mean: np.ndarray | None = None
+    var: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.reference is not None:
+            self.mean, self.var = self.reference.moments(self.times)
+
+
+def _evaluate_sampler(ev: Evaluation, problem: Problem, solution, target: _Target,
+                      n_samples: int, n_trials: int, seed: int) -> None:
+    """Moments, W1 and energy of a sampler, from ``n_trials`` independent trials of
+    ``n_samples`` paths (seeds seed, seed + 1, ...)."""
+    metrics, series, times = ev.metrics, ev.series, target.times
+    metrics.update(n_samples=n_samples, n_trials=n_trials)
+    ref_quantile = None
+    if target.reference is not None:
+        ref_quantile = _reference_quantiles(target.reference, times, n_samples, target.n_w1)
+    trials, quantile_sum = [], None
+    for k in range(n_trials):
+        trial = _sample_trial(problem, solution, times, n_samples, seed + k, target.n_w1,
+                              ref_quantile)
+        ordered = trial.pop("sorted")
+        # the first trial's block becomes the running sum: one block held beside the next
+        if quantile_sum is None:
+            quantile_sum = ordered
+        elif ordered is not None:
+            quantile_sum += ordered
+        trials.append(trial)
+    means = np.stack([tr["mean"] for tr in trials])
+    variances = np.stack([tr["var"] for tr in trials])
+    series.update(
+        mean=means.mean((0, 2)).tolist(),
+        var=variances.mean((0, 2)).tolist(),
+        mean_spread=means.mean(2).std(0).tolist() if n_trials > 1 else None,
+        var_spread=variances.mean(2).std(0).tolist() if n_trials > 1 else None,
+    )
+    if problem.d > 1:
+        series["com_mean"] = np.mean([tr["com_mean"] for tr in trials], 0).tolist()
+        series["com_var"] = np.mean([tr["com_var"] for tr in trials], 0).tolist()
+    if target.reference is not None:
+        pooled = TrialMoments.from_trials(means, variances, target.mean, target.var,
+                                          problem.exchangeable_coordinates)
+        series.update(pooled.to_series())
+        metrics.update(pooled_errors(pooled))
+        _trial_errors(metrics, "mean_err", [relative_l2_over_time(m, target.mean) for m in means])
+        _trial_errors(metrics, "var_err", [relative_l2_over_time(v, target.var) for v in variances])
+        w1 = [float(tr["w1"]) for tr in trials]
+        metrics["w1_err"], metrics["w1_err_std"] = float(np.mean(w1)), _std(w1)
+        quantile_sum /= n_trials
+        metrics["w1_err_pooled"] = pooled_w1_error(quantile_sum, ref_quantile,
+                                                   problem.exchangeable_coordinates)
+    if solution.has("drift"):
+        energy = trials[0]["energy"]
+        series["energy"] = energy.tolist()
+        metrics["energy_drift"] = energy_drift(energy)
+    if problem.d == 1:
+        series["density"] = _sample_density_series(solution, target.reference, times, seed)
+
+
+def _evaluate_density(ev: Evaluation, problem: Problem, solution, target: _Target,
+                      density_points: int) -> None:
+    """Moments, W1 and energy of a density solution, integrated by the solution itself."""
+    metrics, series, times = ev.metrics, ev.series, target.times
+    mean, var = solution.moments(times)
+    _require_finite_moments(mean, var, times)
+    ev.notes.extend(_effective_sample_size(solution, times, metrics, series))
+    series.update(mean=mean.mean(1).tolist(), var=var.mean(1).tolist(),
+                  mean_spread=None, var_spread=None)
+    if target.reference is not None:
+        for name, est, ref in (("mean_err", mean, target.mean), ("var_err", var, target.var)):
+            value, kind = relative_l2_over_time(est, ref)
+            metrics.update({name: value, f"{name}_std": 0.0, f"{name}_kind": kind})
+        metrics["w1_err"] = _density_w1(problem, solution, target.reference, times,
+                                        target.n_w1, density_points)
+        metrics["w1_err_std"] = 0.0
+    if solution.has("energy"):
+        energy = np.asarray(solution.energy(times))
+        series["energy"] = energy.tolist()
+        metrics["energy_drift"] = energy_drift(energy)
+    if problem.d > 1 and solution.has("center_of_mass_moments"):
+        com_mean, com_var = solution.center_of_mass_moments(times)
+        series["com_mean"], series["com_var"] = list(map(float, com_mean)), list(map(float, com_var))
+    if problem.d == 1:
+        series["density"] = _density_series(problem, solution, target.reference, times,
+                                             density_points)
 
 
 # ----------------------------------------------------------------------------- internals
@@ -448,29 +437,28 @@ def _drift_errors(metrics, series, problem, solution, reference, reference_kind,
 
 
 def _center_of_mass_errors(metrics, series, problem) -> None:
-    """Bosons (and any trap starting in its ground state): the exact centre-of-mass law."""
-    if problem.d < 2 or problem.omega == 0.0 or "com_mean" not in series:
+    """The centre of mass against the exact law the problem declares (the bosons, Kohn's
+    theorem; any trap without interaction)."""
+    if "com_mean" not in series:
         return
-    from reference.exact import center_of_mass_mean, center_of_mass_variance
-
     times = np.asarray(series["times"])
-    ref_mean = center_of_mass_mean(problem, times)
-    ref_var = center_of_mass_variance(problem, times)
+    law = problem.center_of_mass_law(times)
+    if law is None:
+        return
+    ref_mean, ref_var = (np.asarray(a, dtype=float) for a in law)
     series["ref_com_mean"], series["ref_com_var"] = ref_mean.tolist(), ref_var.tolist()
     metrics["com_mean_err"], metrics["com_mean_err_kind"] = relative_l2_over_time(
         np.asarray(series["com_mean"]), ref_mean)
     metrics["com_var_err"], _ = relative_l2_over_time(np.asarray(series["com_var"]), ref_var)
 
 
-def _brownian_comparison(metrics, series, problem, times) -> None:
-    """free_singular: also score against the authors' (wrong) Brownian law s0^2 + hbar t / m."""
-    if problem.name != "free_singular":
-        return
-    from reference.exact import brownian_spreading_variance
-
-    brownian = brownian_spreading_variance(problem, times)
-    series["brownian_var"] = brownian.tolist()
-    metrics["var_err_brownian"], _ = relative_l2_over_time(np.asarray(series["var"]), brownian)
+def _comparison_errors(metrics, series, problem, times) -> None:
+    """The variance also against the other laws the problem names (free_singular: the
+    authors' Brownian spreading s0^2 + hbar t / m), as ``var_err_<name>``."""
+    for name, law in problem.comparison_variances(times).items():
+        law = np.asarray(law, dtype=float)
+        series[f"{name}_var"] = law.tolist()
+        metrics[f"var_err_{name}"], _ = relative_l2_over_time(np.asarray(series["var"]), law)
 
 
 def _density_series(problem, solution, reference, times, n_points) -> dict[str, Any]:

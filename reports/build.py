@@ -260,12 +260,12 @@ def _unique(values) -> list[str]:
 
 
 def _problem_lines(table: pd.DataFrame) -> list[str]:
-    from reference.problems import PROBLEM_SPECS, get_problem
+    from reference.problems import get_problem, problem_class, problem_names
 
     lines = []
     for name, group in table.groupby("problem", sort=False):
         dims = sorted(int(d) for d in group["d"].dropna().unique())
-        spec = PROBLEM_SPECS.get(name)
+        spec = problem_class(name) if name in problem_names() else None
         overrides: dict[str, Any] = {}
         for config in group["_config"]:
             for key, value in (config.get("problem_overrides") or {}).items():
@@ -273,12 +273,14 @@ def _problem_lines(table: pd.DataFrame) -> list[str]:
                     overrides.setdefault(key, value)
         text = f"`{name}`"
         if spec is not None:
-            text += f": {spec.description}"
+            text += f": {spec.description or spec.label}"
             try:
                 p = get_problem(name, **{"d": dims[0] if dims else None, **overrides})
+                own = [f"{key} = {value:g}" for key, value in p.options.items()
+                       if key not in ("d", "hbar", "m", "T", "n_steps")
+                       and isinstance(value, (int, float)) and value]
                 text += (f"; ħ = {p.hbar:g}, m = {p.m:g}, T = {p.T:g}, N = {p.n_steps} steps"
-                         + (f", g = {p.g:g}" if p.g else "")
-                         + (f", phase k0 = {p.k0:g}" if p.k0 else ""))
+                         + "".join(f", {item}" for item in own))
             except (ValueError, TypeError):
                 pass
         text += f"; {dimension_symbol(name)} = {', '.join(str(d) for d in dims) or '–'}"

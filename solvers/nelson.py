@@ -58,9 +58,8 @@ def time_indices(problem: Problem, times: np.ndarray) -> np.ndarray:
 def sample_initial(
     problem: Problem, n: int, generator: torch.Generator, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """n samples of rho_0 = N(mu0, s0^2 I) (every problem starts from this Gaussian), (n, d)."""
-    z = torch.randn((n, problem.d), generator=generator, dtype=dtype, device=device)
-    return problem.mu0 + math.sqrt(problem.s0_sq) * z
+    """n samples of rho_0, (n, d), drawn from the torch ``generator``."""
+    return problem.sample_initial_torch(n, generator, dtype, device)
 
 
 def euler_maruyama(

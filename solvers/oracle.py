@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from reference import exact
 from reference.problems import Problem
 from solvers.base import Cost, Monitor, Solution, Solver, SolverConfigError
 from solvers.nelson import sample_paths
@@ -40,11 +39,11 @@ class OracleSolution(Solution):
         self.nu = nu
         self.dtype = _DTYPES[dtype]
         self.seed = seed
+        self.reference = problem.reference()  # its drift is the exact (u, v)
         self.sample_batch = sample_batch
 
     def _drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        u = exact.osmotic_velocity(self.problem, x, t)
-        v = exact.current_velocity(self.problem, x, t)
+        u, v = self.reference.drift(x, t)
         return v + self.nu * u
 
     def sample(self, n: int, seed: int, times: np.ndarray) -> np.ndarray:
@@ -57,8 +56,8 @@ class OracleSolution(Solution):
     def drift(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x, dtype=float)
         t = np.broadcast_to(np.asarray(t, dtype=float), x.shape[:-1])
-        return (np.asarray(exact.osmotic_velocity(self.problem, x, t)),
-                np.asarray(exact.current_velocity(self.problem, x, t)))
+        u, v = self.reference.drift(x, t)
+        return np.asarray(u), np.asarray(v)
 
 
 class OracleSolver(Solver):
@@ -82,9 +81,10 @@ class OracleSolver(Solver):
     }
 
     def supports(self, problem: Problem) -> str | None:
-        if not problem.has_exact_solution:
-            return (f"oracle needs a closed-form drift; {problem.name} has interaction "
-                    f"g={problem.g} and no exact solution")
+        reference = problem.reference()
+        if reference is None or not callable(getattr(reference, "drift", None)):
+            return (f"oracle needs the exact drift; {problem.name} declares no reference "
+                    "with one")
         return None
 
     def fit(

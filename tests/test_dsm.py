@@ -10,7 +10,7 @@ import torch
 
 import solvers.dsm as dsm_module
 from reference import exact
-from reference.problems import get_problem
+from reference.problems import Problem, get_problem, standard_options
 from solvers import SolverConfigError, get_solver
 from solvers.dsm import DSMNetworks, DSMSolution, DSMSolver, equations, residuals, residuals_autograd
 from solvers.training import TrainingDiverged
@@ -69,12 +69,17 @@ def test_fast_path_matches_plain_autograd(name, overrides, ic_built_in, activati
     problem = get_problem(name, **overrides)
     x, t = _points(problem, n=32)
     torch.manual_seed(1)
-    nets = DSMNetworks(problem, 24, 3, activation, ic_built_in).double()
+    _assert_fast_path_matches_autograd(
+        DSMNetworks(problem, 24, 3, activation, ic_built_in).double(), x, t)
+
+
+def _assert_fast_path_matches_autograd(nets: DSMNetworks, x: torch.Tensor, t: torch.Tensor):
+    """The fast residuals equal the plain autograd ones, with exact and Hutchinson div."""
     probes = torch.randint(0, 2, (3, *x.shape), generator=torch.Generator().manual_seed(2))
     probes = probes.double() * 2 - 1
     for z in (None, probes):
         fast = residuals(nets, x, t, z)
-        slow = residuals_autograd(nets.u, nets.v, problem, x, t, z)
+        slow = residuals_autograd(nets.u, nets.v, nets.problem, x, t, z)
         for a, b in zip(fast, slow, strict=True):
             # roundoff of O(10) float64 operations on O(1..100) terms
             assert torch.allclose(a, b, rtol=1e-10, atol=1e-10 * float(b.detach().abs().max() + 1))
@@ -387,3 +392,66 @@ def test_every_option_is_declared_with_help_and_a_valid_default():
         assert spec.help, name
         assert spec.constraint.accepts(spec.default), name
     assert DSMSolver.defaults == {k: s.default for k, s in DSMSolver.option_specs.items()}
+
+
+class QuarticStart(Problem):
+    """A non-Gaussian start (rho_0 ~ exp(-|x|^4/4 - |x|^2/2) per coordinate, S_0 = c x^3/3),
+    so u_0 and v_0 are not affine and the fast path's initial-state terms (the problem's
+    u0_vjp, v0_vjp and initial_divergence, by autodiff) are all exercised."""
+
+    name = "quartic_start"
+    label = "quartic start"
+    d_range = (1, 3)
+    box = (-3.0, 3.0)
+    option_specs = standard_options(d=2, hbar=0.1)
+    chirp = 0.7
+
+    def potential(self, x):
+        return 0.5 * (x**2).sum(-1)
+
+    def grad_potential(self, x):
+        return x
+
+    def initial_density(self, x):
+        from scipy.integrate import quad
+
+        norm = quad(lambda s: np.exp(-(s**4) / 4 - s**2 / 2), -10, 10)[0]
+        return (np.exp(-(x**4) / 4 - x**2 / 2) / norm).prod(-1)
+
+    def sample_initial(self, n, seed=0):
+        # rejection from N(0, 1): accept with probability exp(-x^4 / 4)
+        rng, out = np.random.default_rng(seed), []
+        while sum(len(a) for a in out) < n * self.d:
+            z = rng.standard_normal(4 * n * self.d)
+            out.append(z[rng.random(z.shape) < np.exp(-(z**4) / 4)])
+        return np.concatenate(out)[: n * self.d].reshape(n, self.d)
+
+    def psi0(self, x):
+        return np.sqrt(self.initial_density(x)) * np.exp(1j * self.chirp * (x**3).sum(-1) / 3)
+
+    def u0(self, x):
+        return self.hbar / (2 * self.m) * (-(x**3) - x)
+
+    def v0(self, x):
+        return self.hbar / self.m * self.chirp * x**2
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_fast_path_matches_plain_autograd_for_a_non_gaussian_start(d):
+    """With u_0, v_0 non-affine, the built-in initial condition adds J_{u0}^T w, J_{v0}^T w and
+    grad div u_0, grad div v_0 to the fast path's residuals; the plain autograd reference
+    differentiates u = u_0 + t N_u as a whole. They agree to float64 roundoff."""
+    problem = QuarticStart(d=d)
+    x, t = _points(get_problem("harmonic", d=d), n=32)
+    torch.manual_seed(1)
+    nets = DSMNetworks(problem, 24, 3, "tanh", True).double()
+    _assert_fast_path_matches_autograd(nets, x, t)
+    # control: the Gaussian start's shortcuts (affine u_0, constant v_0) would be wrong here
+    gaussian_terms = QuarticStart.initial_divergence
+    try:
+        QuarticStart.initial_divergence = lambda self, x: None
+        wrong = residuals(nets, x, t, None)
+    finally:
+        QuarticStart.initial_divergence = gaussian_terms
+    slow = residuals_autograd(nets.u, nets.v, problem, x, t, None)
+    assert not torch.allclose(wrong[0], slow[0], rtol=1e-6, atol=1e-6)

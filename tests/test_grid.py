@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 
+from dsm_bench.harness.references import scored_against
 from dsm_bench.metrics import evaluate, evaluation_times, relative_l2_over_time
 from reference import grid
 from reference.exact import ExactReference
@@ -22,7 +23,7 @@ def test_1d_default_grid_meets_1e4(name):
     remaining error is CN's time error O(tau^2): 1.9e-4 with 1 substep, 1.2e-5 with 4."""
     p = get_problem(name)
     sol = get_solver("grid").fit(p)
-    m = evaluate(p, sol).metrics
+    m = evaluate(p, sol, **scored_against(p)).metrics
     assert m["mean_err"] <= 1e-4 and m["var_err"] <= 1e-4
     # u, v from finite differences of psi: 4th-order gradient, well below 1e-2
     assert m["u_err"] < 1e-2 and m["v_err"] < 1e-2

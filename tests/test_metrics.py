@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from dsm_bench import metrics
+from dsm_bench.harness.references import scored_against
 from reference.exact import ExactReference, gaussian_packet_mean, gaussian_packet_variance
 from reference.problems import get_problem
 from solvers.base import Cost, Solution
@@ -96,7 +97,7 @@ class LateDriftSolution(ExactDensitySolution):
 
 def test_drift_error_over_time_locates_the_error():
     p = get_problem("harmonic", d=2)
-    ev = metrics.evaluate(p, LateDriftSolution(p), n_eval_times=11)
+    ev = metrics.evaluate(p, LateDriftSolution(p), **scored_against(p), n_eval_times=11)
     u_t, v_t = np.array(ev.series["u_err_t"]), np.array(ev.series["v_err_t"])
     # u off by exactly 10 % at every point after T / 2: its relative error there is 0.1
     np.testing.assert_allclose(u_t[6:], 0.1, rtol=1e-12)
@@ -116,14 +117,14 @@ def test_evaluation_times_are_a_fixed_subsample_of_the_grid():
 
 def test_exact_density_solution_scores_zero_and_shift_is_detected():
     p = get_problem("harmonic_1d_phase")
-    ev = metrics.evaluate(p, ExactDensitySolution(p))
+    ev = metrics.evaluate(p, ExactDensitySolution(p), **scored_against(p))
     m = ev.metrics
     assert m["mean_err"] < 1e-14 and m["var_err"] < 1e-14
     # W1 from grid CDFs of identical densities: exactly 0 up to roundoff
     assert m["w1_err"] < 1e-12
     assert m["u_err"] < 1e-14 and m["v_err"] < 1e-14 and m["energy_drift"] == 0.0
     assert max(ev.series["u_err_t"]) < 1e-14 and len(ev.series["u_err_t"]) == 101
-    shifted = metrics.evaluate(p, ExactDensitySolution(p, shift=0.01)).metrics
+    shifted = metrics.evaluate(p, ExactDensitySolution(p, shift=0.01), **scored_against(p)).metrics
     # a rigid shift by 0.01 moves every marginal by W1 = 0.01 (grid dx = 4/2048 resolves it
     # to second order)
     assert shifted["w1_err"] == pytest.approx(0.01, rel=1e-3)
@@ -133,8 +134,8 @@ def test_exact_density_solution_scores_zero_and_shift_is_detected():
 def test_sampling_noise_of_mean_err_shrinks_as_inverse_sqrt_n():
     p = get_problem("harmonic", d=2)
     sampler = ExactMarginalSampler(p)
-    small = metrics.evaluate(p, sampler, n_samples=1_000, n_trials=12, seed=0).metrics
-    large = metrics.evaluate(p, sampler, n_samples=16_000, n_trials=12, seed=100).metrics
+    small = metrics.evaluate(p, sampler, **scored_against(p), n_samples=1_000, n_trials=12, seed=0).metrics
+    large = metrics.evaluate(p, sampler, **scored_against(p), n_samples=16_000, n_trials=12, seed=100).metrics
     ratio = small["mean_err"] / large["mean_err"]
     # expected ratio sqrt(16) = 4; each figure is a mean over 12 trials x 2 coordinates of a
     # chi-like norm over 101 independent times, whose relative spread is ~ 1/sqrt(2 * 101 * 24)
@@ -182,8 +183,8 @@ def test_importance_sampled_moments_record_their_ess_and_warn_below_the_threshol
         def has(self, capability):
             return False
 
-    good = evaluate(problem, Weighted(4000), n_eval_times=11)
+    good = evaluate(problem, Weighted(4000), **scored_against(problem), n_eval_times=11)
     assert good.metrics["ess_min"] == 4000 and good.notes == []
-    weak = evaluate(problem, Weighted(ESS_RELIABLE / 2), n_eval_times=11)
+    weak = evaluate(problem, Weighted(ESS_RELIABLE / 2), **scored_against(problem), n_eval_times=11)
     assert weak.metrics["ess_min"] == ESS_RELIABLE / 2
     assert weak.notes == [f"unreliable moments: importance-sampling ESS min 50 < {ESS_RELIABLE} at t=1"]

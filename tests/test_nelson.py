@@ -8,7 +8,6 @@ folded activations, fused networks, reused buffers, chunks of paths) must give t
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -24,8 +23,8 @@ NU = 0.7
 
 def _problem(d: int, n_steps: int = 40):
     # a short horizon keeps the test fast; dt stays the problem's
-    problem = get_problem("harmonic", d=d, phase=1.0)
-    return dataclasses.replace(problem, n_steps=n_steps, T=n_steps * problem.dt)
+    dt = get_problem("harmonic", d=d).dt
+    return get_problem("harmonic", d=d, phase=1.0, n_steps=n_steps, T=n_steps * dt)
 
 
 def _nets(problem, activation="tanh", ic_built_in=True, width=16, dtype=torch.float32):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from dsm_bench.harness.references import scored_against
 from dsm_bench.metrics import evaluate
 from reference import exact
 from reference.problems import get_problem
@@ -27,7 +28,8 @@ def test_oracle_reproduces_the_measured_floor():
     The floor is not zero: a lower bound shows that sampling noise is really there."""
     problem = get_problem("harmonic_1d")
     solution = get_solver("oracle").fit(problem)
-    metrics = evaluate(problem, solution, n_samples=10_000, n_trials=10, seed=0).metrics
+    metrics = evaluate(problem, solution, **scored_against(problem),
+        n_samples=10_000, n_trials=10, seed=0).metrics
     assert 0.02 < metrics["mean_err"] < 0.25
     assert 0.002 < metrics["var_err"] < 0.03
     assert metrics["u_err"] == pytest.approx(0.0, abs=1e-12)  # drift() is the exact one
@@ -113,7 +115,7 @@ def test_drift_is_exact_and_time_grid_checked():
 def test_problems_without_exact_solution_are_refused():
     problem = get_problem("bosons", d=2)
     solver = get_solver("oracle")
-    assert "no exact solution" in solver.supports(problem)
+    assert "declares no reference with one" in solver.supports(problem)
     with pytest.raises(SolverConfigError, match="exact"):
         solver.fit(problem)
     with pytest.raises(SolverConfigError, match="float32, float64"):

@@ -6,7 +6,6 @@ the residual function, the drifts by autograd, the energy and the two integratio
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 
@@ -18,6 +17,7 @@ pytest.importorskip("deepxde")
 
 from reference import exact  # noqa: E402
 from reference.problems import Problem, get_problem  # noqa: E402
+from reference.problems.harmonic_1d import Harmonic1D  # noqa: E402
 from solvers import get_solver  # noqa: E402
 from solvers.base import Cost, SolverConfigError  # noqa: E402
 from solvers.pinn import PINNSolution, schrodinger_residual  # noqa: E402
@@ -226,14 +226,11 @@ def test_monitor_is_called_and_recorded():
 
 def test_nan_loss_names_the_term():
     """A NaN potential makes the residual terms NaN from the first evaluation (iteration 0)."""
-    @dataclasses.dataclass(frozen=True)
-    class BrokenProblem(Problem):
+    class BrokenProblem(Harmonic1D):
         def potential(self, x):
             return x.sum(-1) * float("nan")
 
-    fields = dataclasses.asdict(get_problem("harmonic_1d"))
-    fields["grid_points"] = tuple(fields["grid_points"])
-    problem = BrokenProblem(**fields)
+    problem = BrokenProblem()
     solver = get_solver("pinn", width=8, depth=1, num_domain=50, num_boundary=10, iterations=20,
                         lbfgs=0, device="cpu")
     # the loop names the term and the iteration (in either order of its message)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dsm_bench import metrics
+from dsm_bench.harness.references import scored_against
 from dsm_bench.pooled import (
     TrialMoments,
     excess_over_floor,
@@ -118,13 +119,15 @@ def test_pooling_divides_the_noise_of_a_perfect_sampler():
     per-trial noise is close to its Gaussian size sqrt(2 / n))."""
     p = get_problem("harmonic", d=2, n_steps=100)
     oracle = OracleSolver().fit(p)
-    m = metrics.evaluate(p, oracle, n_samples=1000, n_trials=8, seed=0, n_eval_times=21,
+    m = metrics.evaluate(p, oracle, **scored_against(p),
+        n_samples=1000, n_trials=8, seed=0, n_eval_times=21,
                          n_drift_samples=200).metrics
     ratio = m["var_err"] / m["var_err_pooled"]
     # sqrt(16) = 4 for independent noise; a norm over 21 strongly correlated times of one set
     # of paths has few degrees of freedom, so the realised ratio scatters by a factor ~2
     assert 2.0 < ratio < 10.0
-    series = metrics.evaluate(p, oracle, n_samples=200, n_trials=3, seed=0, n_eval_times=21,
+    series = metrics.evaluate(p, oracle, **scored_against(p),
+        n_samples=200, n_trials=3, seed=0, n_eval_times=21,
                               n_drift_samples=200).series
     moments = TrialMoments.from_series(series)
     assert moments.mean.shape == (3, 21, 1)  # coordinates pooled: harmonic is exchangeable
@@ -132,8 +135,8 @@ def test_pooling_divides_the_noise_of_a_perfect_sampler():
 
 
 def _scored_pair(problem, solution_a, solution_b, **evaluation):
-    a = metrics.evaluate(problem, solution_a, **evaluation)
-    b = metrics.evaluate(problem, solution_b, **evaluation)
+    a = metrics.evaluate(problem, solution_a, **scored_against(problem), **evaluation)
+    b = metrics.evaluate(problem, solution_b, **scored_against(problem), **evaluation)
     return a, b, excess_over_floor([(TrialMoments.from_series(a.series),
                                      TrialMoments.from_series(b.series))], n_boot=1000)
 
@@ -214,7 +217,8 @@ def test_pooled_w1_recovers_a_known_width_error():
     w1_err_pooled = eps sqrt(2/pi) mean_t s(t)."""
     p = get_problem("harmonic", d=1, n_steps=100)
     eps, n, k = 0.05, 20_000, 10
-    m = metrics.evaluate(p, WidenedMarginalSampler(p, eps), n_samples=n, n_trials=k, seed=0,
+    m = metrics.evaluate(p, WidenedMarginalSampler(p, eps), **scored_against(p),
+        n_samples=n, n_trials=k, seed=0,
                          n_eval_times=21, n_drift_samples=200).metrics
     times = metrics.evaluation_times(p, 21)
     s = np.sqrt(ExactReference(p).moments(times)[1][:, 0])
@@ -238,7 +242,8 @@ def test_pooled_w1_of_an_exact_sampler_is_its_noise_divided_by_sqrt_k_d():
     times less."""
     p = get_problem("harmonic", d=2, n_steps=100)
     n, k = 5000, 8
-    m = metrics.evaluate(p, WidenedMarginalSampler(p, 0.0), n_samples=n, n_trials=k, seed=0,
+    m = metrics.evaluate(p, WidenedMarginalSampler(p, 0.0), **scored_against(p),
+        n_samples=n, n_trials=k, seed=0,
                          n_eval_times=101, n_drift_samples=200).metrics
     times = metrics.evaluation_times(p, 101)
     s = np.sqrt(ExactReference(p).moments(times)[1][:, 0])

@@ -120,7 +120,7 @@ def test_expansion_is_a_cartesian_product_with_merged_defaults(tmp_path):
         ('solvers = ["oracle"]\nproblems = ["harmonic_1d"]\n_fault = "explode"',
          "valid faults: raise, oom, hang"),
         ('solvers = ["oracle"]\nproblems = ["harmonic_1d"]\nproblem_overrides = { hbar = -1 }',
-         "hbar=-1 must be a finite number > 0"),
+         "hbar=-1 must be a number > 0"),
     ],
 )
 def test_invalid_suites_name_the_error_and_the_valid_choices(tmp_path, group, expected):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from reference.problems import OVERRIDABLE
+from reference.problems import problem_option_names
 from solvers.options import Integer, Option, Real
 
 # budgets, evaluation settings and per-run limits, declared once for --set and suites alike
@@ -82,16 +82,22 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     return settings
 
 
-def shadowed_options(option_names: Any) -> list[str]:
-    """The solver option names that --set would route elsewhere (a problem override, a budget
-    or an evaluation setting of the same name): such an option could never be set."""
-    routed = {*OVERRIDABLE, *BUDGET_KEYS, *EVALUATION_KEYS}
+def shadowed_options(option_names: Any, problem_keys: Any = None) -> list[str]:
+    """The solver option names that --set would route elsewhere (a parameter of the problem,
+    of any registered problem when None, a budget or an evaluation setting of the same
+    name): such an option could never be set."""
+    problem_keys = problem_option_names() if problem_keys is None else problem_keys
+    routed = {*problem_keys, *BUDGET_KEYS, *EVALUATION_KEYS}
     return sorted(set(option_names) & routed)
 
 
-def split_settings(settings: dict[str, Any]) -> tuple[dict, dict, dict, dict]:
-    """Route --set keys: (solver options, problem overrides, budget, evaluation settings)."""
-    problem = {k: v for k, v in settings.items() if k in OVERRIDABLE and k != "d"}
+def split_settings(settings: dict[str, Any], problem_keys: Any = None
+                   ) -> tuple[dict, dict, dict, dict]:
+    """Route --set keys: (solver options, problem overrides, budget, evaluation settings).
+    ``problem_keys``: the problem's parameter names (default: those of every registered
+    problem)."""
+    problem_keys = set(problem_option_names() if problem_keys is None else problem_keys)
+    problem = {k: v for k, v in settings.items() if k in problem_keys and k != "d"}
     budget = {k: v for k, v in settings.items() if k in BUDGET_KEYS}
     evaluation = {k: v for k, v in settings.items() if k in EVALUATION_KEYS}
     if "d" in settings:

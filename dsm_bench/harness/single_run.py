@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from dsm_bench.harness.provenance import now_utc, provenance
+from dsm_bench.harness.references import reference_for
 from dsm_bench.harness.settings import EVALUATION_OPTIONS
-from dsm_bench.metrics import evaluate, reference_for
+from dsm_bench.metrics import evaluate
 from dsm_bench.schema import COLUMNS, COST, METRICS
 from reference.problems import Problem, get_problem
 from solvers import get_solver, load_plugin, solver_class

@@ -439,6 +439,6 @@ def resolved_d(run: SuiteRun) -> int:
     """The run's dimension: its own d, or the problem's default."""
     if run.d is not None:
         return int(run.d)
-    from reference.problems import PROBLEM_SPECS
+    from reference.problems import problem_class
 
-    return int(PROBLEM_SPECS[run.problem].defaults["d"])
+    return int(problem_class(run.problem).defaults["d"])

@@ -1,7 +1,7 @@
 """Iterative solves of the unsplit Crank-Nicolson step ``A y = psi^n``, A = I + i tau/(2 hbar) H.
 
 They solve the step of the full H without splitting, and are kept as the splitting-free
-reference and for comparison (``benchmarks/grid_speed.py`` measures them side by side with
+reference and for comparison (``speed/grid_speed.py`` measures them side by side with
 the split steps):
 
 * ``jacobi``: the Jacobi (diagonal) preconditioned Richardson iteration

@@ -133,7 +133,7 @@ def resolve_method(method: str, d: int) -> str:
     if method == "auto":
         # 1-D: the banded LU costs O(n) a step. d >= 2: a sparse LU fills in like n^(3(d-1));
         # the split steps cost d n^(d+1) a step in matrix products, and beat the Jacobi-
-        # preconditioned unsplit CN on the bosons (benchmarks/grid_speed.py compares them)
+        # preconditioned unsplit CN on the bosons (speed/grid_speed.py compares them)
         return "direct" if d == 1 else "split"
     return method
 
@@ -248,15 +248,24 @@ def axis_hamiltonian(problem: Problem, grid: Grid, order: int) -> np.ndarray:
     """H_k = -(hbar^2/2m) d^2/dx_k^2 + V_trap(x_k), dense n x n: the same on every axis
     (the grid and the trap are)."""
     lap = second_difference_1d(grid.n, order).toarray()
-    return -kinetic_coefficient(problem, grid) * lap + np.diag(problem.trap_potential(grid.axis))
+    return -kinetic_coefficient(problem, grid) * lap + np.diag(one_body_on_axis(problem, grid))
+
+
+def one_body_on_axis(problem: Problem, grid: Grid) -> np.ndarray:
+    """V1 on the grid's axis, where V = sum_k V1(x_k) + W; zero for a problem that declares
+    no such part (W is then all of V)."""
+    values = problem.one_body_potential(grid.axis)
+    return np.zeros(grid.n) if values is None else np.asarray(values, dtype=float)
 
 
 def interaction_potential(problem: Problem, grid: Grid, potential: np.ndarray) -> np.ndarray | None:
-    """W = V - sum_k V_trap(x_k) on the grid, flat (the pair interaction); None without one."""
-    if problem.g == 0.0 or grid.d == 1:
+    """W = V - sum_k V1(x_k) on the grid, flat (the coupling, e.g. the pair interaction); None
+    where V is separable."""
+    if grid.d == 1 or (problem.potential_is_separable
+                       and problem.one_body_potential(grid.axis) is not None):
         return None
     separable = np.zeros(grid.shape)
-    trap = problem.trap_potential(grid.axis)
+    trap = one_body_on_axis(problem, grid)
     for k in range(grid.d):
         shape = [1] * grid.d
         shape[k] = grid.n

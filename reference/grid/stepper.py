@@ -13,9 +13,10 @@ which needs one solve and no right-hand-side product per step. The solve is
 
 * ``direct`` (default in 1-D): a sparse LU of A, factorised once (a banded matrix, trivial
   fill),
-* ``split`` (default for d >= 2): Crank-Nicolson split by axis. Every problem's potential is a
-  sum of one-coordinate trap terms plus the pair interaction W (``Problem.trap_potential``),
-  so H = sum_k H_k + W with H_k = -(hbar^2/2m) d^2/dx_k^2 + V_trap(x_k) acting on axis k only.
+* ``split`` (default for d >= 2): Crank-Nicolson split by axis. A potential is a sum of
+  one-coordinate terms plus a coupling W (``Problem.one_body_potential``; W = V where a problem
+  declares no one-body part), so H = sum_k H_k + W with H_k = -(hbar^2/2m) d^2/dx_k^2 + V1(x_k)
+  acting on axis k only.
   The H_k commute with each other, and a step is
 
       psi <- exp(-i tau W / 2 hbar) [prod_k C_k] exp(-i tau W / 2 hbar) psi,

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from reference.problems import Problem
+from reference.problems import Problem, problem_class
 from solvers.base import Cost, SolverConfigError
 from solvers.dsm.networks import DSMNetworks
 
@@ -31,10 +31,14 @@ MODEL_KEYS = ("width", "depth", "activation", "batch", "M", "lr", "lr_schedule",
 
 
 def problem_from_config(config: dict[str, Any]) -> Problem:
-    fields = dict(config)
-    for key in ("box", "grid_points", "d_range"):
-        fields[key] = tuple(fields[key])
-    return Problem(**fields)
+    """The saved problem, rebuilt from the registry; ValueError where the registered problem
+    of that name no longer has the recorded parameters (another version, or a plugin that is
+    not loaded)."""
+    problem = problem_class(config["name"]).from_config(config)
+    if problem.config() != config:
+        raise ValueError(f"the saved problem {config['name']!r} differs from the registered one "
+                         f"with its parameters: saved {config}, now {problem.config()}")
+    return problem
 
 
 def history_records(history: pd.DataFrame) -> list[dict[str, Any]]:

@@ -111,19 +111,21 @@ def _residuals_exact(nets: DSMNetworks, x: torch.Tensor, t: torch.Tensor
         return torch.einsum("bpa,pa->pb", jac, w)
 
     if nets.ic_built_in:
-        # u = u_0 + t N_u with u_0 = -(hbar/2m)(x - mu0)/s0^2 (every problem starts from a
-        # Gaussian), so J_u = -(hbar/(2 m s0^2)) I + t J_Nu; v_0 is constant: J_v = t J_Nv
-        u0_slope = -problem.hbar / (2 * problem.m * problem.s0_sq)
+        # u = u_0 + t N_u and v = v_0 + t N_v, so J_u^T w = J_{u0}^T w + t J_Nu^T w (the
+        # problem's u0_vjp) and likewise for v
         u, v = problem.u0(x) + tc * n_u, problem.v0(x) + tc * n_v
         u_t, v_t = n_u + tc * n_u_t, n_v + tc * n_v_t
 
         def jt_u(w: torch.Tensor) -> torch.Tensor:
-            return u0_slope * w + tc * jt(jac_nu, w)
+            return problem.u0_vjp(x, w) + tc * jt(jac_nu, w)
 
         def jt_v(w: torch.Tensor) -> torch.Tensor:
-            return tc * jt(jac_nv, w)
+            return problem.v0_vjp(x, w) + tc * jt(jac_nv, w)
 
         grad_div_u, grad_div_v = tc * grad_tr_u, tc * grad_tr_v
+        start = _initial_grad_div(problem, x)
+        if start is not None:
+            grad_div_u, grad_div_v = grad_div_u + start[0], grad_div_v + start[1]
     else:
         u, v, u_t, v_t = n_u, n_v, n_u_t, n_v_t
 
@@ -138,6 +140,20 @@ def _residuals_exact(nets: DSMNetworks, x: torch.Tensor, t: torch.Tensor
     r_v = v_t + problem.grad_potential(x) / problem.m - (jt_u(u) - jt_v(v) + c * grad_div_u)
     r_u = u_t + jt_u(v) + jt_v(u) + c * grad_div_v
     return r_u, r_v
+
+
+def _initial_grad_div(problem: Problem, x: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(grad div u_0, grad div v_0) at x; None where u_0 and v_0 are affine."""
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        start = problem.initial_divergence(xg)
+        if start is None:
+            return None
+        grad_u = torch.autograd.grad(start[0].sum(), xg, retain_graph=True)[0]
+        grad_v = torch.autograd.grad(start[1].sum(), xg, allow_unused=True,
+                                     materialize_grads=True)[0]
+    return grad_u, grad_v
 
 
 def residuals_autograd(

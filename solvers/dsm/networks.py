@@ -194,8 +194,9 @@ class DSMNetworks(nn.Module):
     def jets(self, x: torch.Tensor, t: torch.Tensor, probes: torch.Tensor | None = None
              ) -> dict[str, torch.Tensor]:
         """u, v, d_t u, d_t v and div u, div v up to an x-independent constant (exact, or the
-        Hutchinson estimate with ``probes``). The constant is div u_0: every problem starts from
-        a Gaussian, so u_0 is affine in x and v_0 constant, and only grad div enters the loss."""
+        Hutchinson estimate with ``probes``), for x that requires grad. Only grad div enters
+        the loss: div u_0 and div v_0 are added where the problem's initial velocities are not
+        affine (``Problem.initial_divergence``), and left out where they are constants."""
         tc = self._column(t, x)
         nu_, nu_t, div_nu = self.net_u.jets(x, tc, probes)
         nv_, nv_t, div_nv = self.net_v.jets(x, tc, probes)
@@ -204,13 +205,17 @@ class DSMNetworks(nn.Module):
                     "div_v": div_nv}
         # u = u_0(x) + t N: d_t u = N + t d_t N, div u = div u_0 + t div N
         tcol = tc if tc.ndim > 0 else tc.reshape(1, 1)
+        div_u, div_v = tcol[:, 0] * div_nu, tcol[:, 0] * div_nv
+        start = self.problem.initial_divergence(x)
+        if start is not None:
+            div_u, div_v = div_u + start[0], div_v + start[1]
         return {
             "u": self.problem.u0(x) + tc * nu_,
             "v": self.problem.v0(x) + tc * nv_,
             "u_t": nu_ + tc * nu_t,
             "v_t": nv_ + tc * nv_t,
-            "div_u": tcol[:, 0] * div_nu,
-            "div_v": tcol[:, 0] * div_nv,
+            "div_u": div_u,
+            "div_v": div_v,
         }
 
 

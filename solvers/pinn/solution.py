@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reference import exact
 from reference.problems import Problem
 from solvers.base import Cost, Solution
 
@@ -106,7 +105,8 @@ class PINNSolution(Solution):
             "integration": "importance",
             "is_samples": self.is_samples,
             "is_seed": self.is_seed,
-            "is_proposal": "exact_packet" if self.problem.has_exact_solution else "initial_gaussian",
+            "is_proposal": ("reference_moments" if self.problem.reference() is not None
+                            else "initial_moments"),
             "is_proposal_scale": self.is_proposal_scale,
             "marginal_samples": self.marginal_samples,
             "marginal_points": self.marginal_points,
@@ -181,21 +181,21 @@ class PINNSolution(Solution):
         mesh = np.meshgrid(*([axis] * self.problem.d), indexing="ij")
         return np.stack([g.ravel() for g in mesh], axis=-1)
 
-    def _proposal_law(self, t: float) -> tuple[float, float]:
-        """(mean, std) of every coordinate of the proposal q_t."""
-        p = self.problem
-        if p.has_exact_solution:
-            mean = float(exact.gaussian_packet_mean(p, t))
-            std = math.sqrt(float(exact.gaussian_packet_variance(p, t)))
+    def _proposal_law(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) of every coordinate of the Gaussian proposal q_t, each (d,): the
+        reference's moments at t where the problem declares a reference, else rho_0's."""
+        reference = self.problem.reference()
+        if reference is not None:
+            mean, var = (a[0] for a in reference.moments(np.array([float(t)])))
         else:
-            mean, std = p.mu0, math.sqrt(p.s0_sq)
-        return mean, std * self.is_proposal_scale
+            mean, var = self.problem.initial_moments()
+        return mean, np.sqrt(var) * self.is_proposal_scale
 
     def _proposal(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Proposal draws (n, d) and their log density at time t (same normal draws for all t)."""
         mean, std = self._proposal_law(t)
         z = np.random.default_rng(self.is_seed).standard_normal((self.is_samples, self.problem.d))
-        log_q = (-0.5 * z**2 - math.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_q = (-0.5 * z**2 - _log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
         return mean + std * z, log_q
 
     def _rule(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -331,7 +331,7 @@ class PINNSolution(Solution):
         sub = samples[: self.marginal_samples]
         mean, std = self._proposal_law(t)
         # log q_{-k}(X_{-k}) = log q(X) - log q_k(X_k): the proposal is a product of Gaussians
-        log_qk = -0.5 * ((sub - mean) / std) ** 2 - math.log(std) - 0.5 * math.log(2 * math.pi)
+        log_qk = -0.5 * ((sub - mean) / std) ** 2 - _log(std) - 0.5 * math.log(2 * math.pi)
         log_q_sub = log_q[: self.marginal_samples]
         out = np.zeros((d, len(x)))
         for k in range(d):
@@ -377,3 +377,9 @@ def _spline_on(spline, nodes: np.ndarray, x: np.ndarray) -> np.ndarray:
     """A density spline evaluated at x: 0 outside [nodes[0], nodes[-1]], clipped at 0."""
     inside = (x >= nodes[0]) & (x <= nodes[-1])
     return np.where(inside, np.maximum(spline(np.clip(x, nodes[0], nodes[-1])), 0.0), 0.0)
+
+
+def _log(values: np.ndarray) -> np.ndarray:
+    """math.log elementwise: the same bits as the scalar log it replaced (numpy's vectorised
+    log may differ in the last place)."""
+    return np.array([math.log(v) for v in np.ravel(values)]).reshape(np.shape(values))

@@ -23,6 +23,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from reference.problems import Problem
+from reference.problems.trap import TrappedGaussian
 from solvers.base import Cost, Monitor, Solver, SolverConfigError
 from solvers.options import Boolean, Choice, Integer, NoneOr, Option, Real
 from solvers.training import TrainingDiverged, TrainingLoop
@@ -83,12 +84,13 @@ class TVMCSolver(Solver):
     def supports(self, problem: Problem) -> str | None:
         # the ansatz starts as the product of trap ground states (its Hermite basis is the
         # trap's), which is the bosons' initial state; a phase or another start is not in it
-        if problem.name != "bosons":
-            return (f"tvmc is built for the bosons (a Hermite basis of the trap per particle); "
-                    f"{problem.name} is not supported")
+        if not isinstance(problem, TrappedGaussian) or problem.omega <= 0:
+            return (f"tvmc needs a harmonic trap with a pair interaction (its basis is the "
+                    f"trap's Hermite functions per particle); {problem.name} is not one")
         if not problem.is_ground_state_start:
-            return ("tvmc starts from the trap's ground state; this bosons problem starts "
-                    f"elsewhere (phase k0={problem.k0:g})")
+            return (f"tvmc starts from the trap's ground state; this {problem.name} problem "
+                    f"starts elsewhere (mean {problem.mu0:g}, trap centre {problem.center:g}, "
+                    f"phase k0={problem.k0:g})")
         return None
 
     def n_steps(self, problem: Problem) -> tuple[int, float]:

@@ -12,8 +12,9 @@ O(tau^2) globally from the commutator [T, V] (none at all for V = 0).
 
 In space psi is its trigonometric interpolant: derivatives of a band-limited periodic function
 are exact, so the spatial error is only the part of psi's spectrum beyond |k| = pi / dx and the
-mass outside the box (which wraps around), both made negligible by the grid rule
-(PRACTICAL-NOTES "Grid references"): dx <= pi / k_max, box half-width >= max_t |<x>| + 6 sigma_x.
+mass outside the box (which wraps around), both made negligible by the grid rule (dsm-bench's
+docs/problems.md, "Grid rule of thumb"): dx <= pi / k_max, box half-width >= max_t |<x>| +
+6 sigma_x.
 ``choose_grid`` applies it a priori (the problem's box, k_max from the energy bound) and
 ``check_grid`` checks it a posteriori on the solution, in the form that also holds for
 non-Gaussian marginals: the marginal density at the box's edge, and the momentum density at
@@ -30,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft as sfft
 
-from reference.exact import initial_energy
 from reference.problems import Problem
 
 __all__ = ["EDGE_RATIO", "GridCheck", "PeriodicGrid", "check_grid", "choose_grid",
@@ -102,9 +102,14 @@ class PeriodicGrid:
 
 
 def _potential_minimum(problem: Problem) -> float:
-    """A lower bound of V: the trap is >= 0, the pair term >= 0 unless attractive (g < 0)."""
-    pairs = problem.d * (problem.d - 1) / 2
-    return min(0.0, 0.5 * problem.g * pairs * (2 * math.pi * problem.s2) ** -0.5)
+    """A lower bound of V where the problem declares one; else the least V at 10^4 uniform
+    points of its box (an estimate, which the grid check on the solution backs up)."""
+    bound = problem.potential_lower_bound()
+    if bound is not None:
+        return float(bound)
+    lo, hi = problem.box
+    x = np.random.default_rng(0).uniform(lo, hi, (10_000, problem.d))
+    return float(np.min(problem.potential(x)))
 
 
 def max_wavenumber(problem: Problem) -> float:
@@ -114,7 +119,7 @@ def max_wavenumber(problem: Problem) -> float:
     coordinates are exchangeable (one trap, one initial state for all, a symmetric pair
     term), so <k_i^2> <= 2 m (E - min V) / (d hbar^2); then |<k>| + 6 sigma_k <= sqrt(37 <k^2>).
     """
-    kinetic = initial_energy(problem) - _potential_minimum(problem)
+    kinetic = problem.initial_energy() - _potential_minimum(problem)
     k_sq = 2 * problem.m * kinetic / (problem.d * problem.hbar**2)
     return math.sqrt((1 + _SIGMAS**2) * k_sq)
 

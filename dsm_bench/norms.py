@@ -1,0 +1,39 @@
+"""The relative L2 norm over time that every moment error uses (``docs/metrics.md``):
+
+    err = mean over coordinates c of ||m_hat(., c) - m_ref(., c)||_2 / ||m_ref(., c)||_2,
+
+the norms taken over the evaluation times. A coordinate whose reference is identically zero
+(a mean that is 0 by symmetry) uses the absolute L2 divided by sqrt(number of times)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["relative_l2_batch", "relative_l2_over_time"]
+
+
+def _zero_reference(norm: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    # "identically zero" up to the float noise of a reference that is 0 by symmetry
+    return norm <= 1e-12 * max(1.0, float(np.abs(estimate).max(initial=0.0)))
+
+
+def relative_l2_batch(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The error for a batch of estimates (B, T, c) against one reference (T, c): shape (B,)."""
+    est = np.asarray(estimate, float)
+    ref = np.asarray(reference, float)
+    diff = np.linalg.norm(est - ref, axis=-2)            # (B, c)
+    norm = np.linalg.norm(ref, axis=0)                   # (c,)
+    scale = np.where(_zero_reference(norm, est), np.sqrt(len(ref)), norm)
+    return (diff / scale).mean(-1)
+
+
+def relative_l2_over_time(estimate: np.ndarray, reference: np.ndarray) -> tuple[float, str]:
+    """(error, kind) of one estimate (T, ...) against its reference (T, ...); kind is
+    "relative", "absolute" (every coordinate's reference is zero) or "mixed"."""
+    est = np.asarray(estimate, dtype=float).reshape(len(estimate), -1)
+    ref = np.asarray(reference, dtype=float).reshape(len(reference), -1)
+    if est.shape != ref.shape:
+        raise ValueError(f"shape mismatch: estimate {est.shape} vs reference {ref.shape}")
+    zero = _zero_reference(np.linalg.norm(ref, axis=0), est)
+    kind = "absolute" if zero.all() else ("relative" if not zero.any() else "mixed")
+    return float(relative_l2_batch(est[None], ref)[0]), kind

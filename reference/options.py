@@ -1,0 +1,202 @@
+"""Declared options of solvers and problems, validated once (in the style of scikit-learn's
+``_parameter_constraints``).
+
+A solver declares each option once, with its default, its constraint and one line of help::
+
+    options = {
+        "width": Option(400, Integer(1), "hidden units per layer"),
+        "lr": Option(1e-3, Real(0, closed="neither"), "Adam's learning rate"),
+        "activation": Option("tanh", Choice("tanh", "relu"), "hidden activation"),
+        "chunk_points": Option("auto", Choice("auto") | Integer(0), "points per backward pass"),
+    }
+
+``Solver.__init__`` checks every value against its constraint; the command line's error
+messages and ``dsm-bench list --solver NAME`` are generated from the same declarations.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Boolean", "Choice", "Constraint", "Integer", "NoneOr", "Option", "Real", "RunPath",
+           "Text", "constrains_run_path", "describe_options"]
+
+
+class Constraint:
+    """A set of valid values: ``accepts(value)`` and a phrase naming them (``describe``)."""
+
+    def accepts(self, value: Any) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def __or__(self, other: Constraint) -> Constraint:
+        return AnyOf(self, other)
+
+
+@dataclass(frozen=True)
+class AnyOf(Constraint):
+    first: Constraint
+    second: Constraint
+
+    def accepts(self, value: Any) -> bool:
+        return self.first.accepts(value) or self.second.accepts(value)
+
+    def describe(self) -> str:
+        return f"{self.first.describe()} or {self.second.describe()}"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _bounds(low: float | None, high: float | None, closed: str) -> str:
+    left = "[" if closed in ("both", "left") else "("
+    right = "]" if closed in ("both", "right") else ")"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    return f"{left}{lo}, {hi}{right}"
+
+
+@dataclass(frozen=True)
+class Integer(Constraint):
+    """An integer in [low, high] (either end may be None: unbounded). Floats are refused,
+    also integral ones: ``max_iters=1.5`` must not be truncated."""
+
+    low: int | None = None
+    high: int | None = None
+
+    def accepts(self, value: Any) -> bool:
+        return (_is_int(value) and (self.low is None or value >= self.low)
+                and (self.high is None or value <= self.high))
+
+    def describe(self) -> str:
+        if self.high is None and self.low is not None:
+            return f"an integer >= {self.low}"
+        return f"an integer in {_bounds(self.low, self.high, 'both')}"
+
+
+@dataclass(frozen=True)
+class Real(Constraint):
+    """A finite real number in an interval; ``closed``: both | left | right | neither."""
+
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"
+
+    def accepts(self, value: Any) -> bool:
+        if not _is_real(value) or not math.isfinite(value):
+            return False
+        if self.low is not None:
+            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
+                return False
+        if self.high is not None:
+            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
+                return False
+        return True
+
+    def describe(self) -> str:
+        if self.high is None and self.low is not None:
+            op = ">=" if self.closed in ("both", "left") else ">"
+            return f"a number {op} {self.low:g}"
+        return f"a number in {_bounds(self.low, self.high, self.closed)}"
+
+
+@dataclass(frozen=True, init=False)
+class Choice(Constraint):
+    """One of a fixed set of values."""
+
+    values: tuple[Any, ...]
+
+    def __init__(self, *values: Any):
+        object.__setattr__(self, "values", tuple(values))
+
+    def accepts(self, value: Any) -> bool:
+        return any(value == v and type(value) is type(v) for v in self.values)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(v) if not isinstance(v, str) else v for v in self.values)
+
+
+@dataclass(frozen=True)
+class Boolean(Constraint):
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+    def describe(self) -> str:
+        return "true or false"
+
+
+@dataclass(frozen=True)
+class Text(Constraint):
+    """Any string (a path, a free label)."""
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def describe(self) -> str:
+        return "a string"
+
+
+@dataclass(frozen=True)
+class RunPath(Text):
+    """A file the run writes (a checkpoint): a string that must resolve inside the results
+    directory. A relative path is relative to it (a run's process starts there); the harness
+    refuses one that escapes (``..``, an absolute path elsewhere) before anything runs. ''
+    means none."""
+
+    def describe(self) -> str:
+        return "a path inside the results directory ('' for none)"
+
+
+def constrains_run_path(constraint: Constraint) -> bool:
+    """Whether ``constraint`` admits a ``RunPath`` (alone, or combined with ``|`` / NoneOr)."""
+    if isinstance(constraint, RunPath):
+        return True
+    if isinstance(constraint, AnyOf):
+        return constrains_run_path(constraint.first) or constrains_run_path(constraint.second)
+    if isinstance(constraint, NoneOr):
+        return constrains_run_path(constraint.inner)
+    return False
+
+
+@dataclass(frozen=True)
+class NoneOr(Constraint):
+    """None (the solver picks a value itself) or a value the inner constraint accepts."""
+
+    inner: Constraint
+
+    def accepts(self, value: Any) -> bool:
+        return value is None or self.inner.accepts(value)
+
+    def describe(self) -> str:
+        return f"none or {self.inner.describe()}"
+
+
+@dataclass(frozen=True)
+class Option:
+    """A solver option: its default, its constraint and what it means."""
+
+    default: Any
+    constraint: Constraint
+    help: str = ""
+
+    def check(self, solver: str, name: str, value: Any) -> str | None:
+        """None when ``value`` is valid, else the message that names the valid values."""
+        if self.constraint.accepts(value):
+            return None
+        return f"{solver}: {name}={value!r} must be {self.constraint.describe()}"
+
+
+def describe_options(options: dict[str, Option]) -> list[tuple[str, str, str, str]]:
+    """(name, default, valid values, help) per option, for ``dsm-bench list --solver``."""
+    return [(name, repr(opt.default), opt.constraint.describe(), opt.help)
+            for name, opt in options.items()]
