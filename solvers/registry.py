@@ -24,6 +24,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from reference.problems import ProblemConfigError, register_problems_in
 from solvers.base import Solver, SolverConfigError
 from solvers.options import Option
 
@@ -47,6 +48,7 @@ OPTIONAL: dict[str, str] = {"tvmc": "tvmc"}
 _REGISTRY: dict[str, str | type[Solver]] = {}
 _ORIGIN: dict[str, str] = {}  # name -> where it came from, for error messages
 _LOADED = False
+_PLUGINS: dict[str, list[str]] = {}  # plugin spec -> the names it registered (imported once)
 
 
 class PluginError(SolverConfigError):
@@ -120,9 +122,29 @@ def _solver_classes_in(module: Any) -> list[type[Solver]]:
 
 
 def load_plugin(spec: str | Path) -> list[str]:
-    """Import a plugin, a ``.py`` file or a dotted module name, and register every solver
-    class defined in it. Returns the names registered."""
+    """Import a plugin, a ``.py`` file or a dotted module name, once per process, and register
+    every solver and problem class defined in it. Returns the names registered."""
     text = str(spec)
+    if text in _PLUGINS:
+        return _PLUGINS[text]
+    module = _import_plugin(text)
+    origin = f"plugin {text}"
+    try:
+        problems = register_problems_in(module, origin)
+    except ProblemConfigError as exc:
+        raise PluginError(str(exc)) from None
+    classes = _solver_classes_in(module)
+    if not classes and not problems:
+        raise PluginError(f"{origin} defines no solver (a subclass of solvers.base.Solver "
+                          "with a name) and no problem (a subclass of "
+                          "reference.problems.Problem with a name)")
+    _PLUGINS[text] = [*(register(cls, origin).name for cls in classes), *problems]
+    return _PLUGINS[text]
+
+
+def _import_plugin(text: str) -> Any:
+    """The plugin's module; PluginError naming the plugin for any failure, an exit or a
+    KeyboardInterrupt raised by its code included."""
     origin = f"plugin {text}"
     try:
         if text.endswith(".py") or Path(text).is_file():
@@ -140,13 +162,13 @@ def load_plugin(spec: str | Path) -> list[str]:
             module = importlib.import_module(text)
     except PluginError:
         raise
+    except SystemExit as exc:
+        raise PluginError(f"{origin} called sys.exit({exc.code!r}) while importing") from None
+    except KeyboardInterrupt:
+        raise PluginError(f"{origin} raised KeyboardInterrupt while importing") from None
     except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's, named as such
         raise PluginError(f"{origin} failed to import: {type(exc).__name__}: {exc}") from exc
-    classes = _solver_classes_in(module)
-    if not classes:
-        raise PluginError(f"{origin} defines no solver (a subclass of solvers.base.Solver "
-                          "with a name)")
-    return [register(cls, origin).name for cls in classes]
+    return module
 
 
 def solver_names() -> list[str]:

@@ -66,12 +66,24 @@ def register_problem(cls: type[Problem], origin: str = "registered in code") -> 
         raise ProblemPluginError(f"problem {getattr(cls, '__name__', cls)!r} from {origin}: "
                                  + "; ".join(faults))
     existing = _REGISTRY.get(cls.name)
-    if existing is not None and existing is not cls and _ORIGIN.get(cls.name) != origin:
+    if (existing is not None and existing is not cls and _ORIGIN.get(cls.name) != origin
+            and not (isinstance(existing, str) and _same_class(existing, cls))):
         raise ProblemPluginError(f"problem name {cls.name!r} from {origin} is already taken by "
                                  f"{_ORIGIN.get(cls.name)}")
+    if not isinstance(existing, str):  # an entry point keeps its origin when a suite names it
+        _ORIGIN[cls.name] = origin
     _REGISTRY[cls.name] = cls
-    _ORIGIN[cls.name] = origin
     return cls
+
+
+def _same_class(target: str, cls: type) -> bool:
+    """Whether an entry point's "module:Class" names ``cls`` (an installed plugin that a suite
+    also names in its plugins list)."""
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr) is cls
+    except Exception:  # noqa: BLE001 - a target that does not import is another class
+        return False
 
 
 def register_problems_in(module: Any, origin: str) -> list[str]:
