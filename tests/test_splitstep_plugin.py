@@ -2,44 +2,27 @@
 entry point, then listed, solved, run in a suite, gated against a baseline and drawn in the
 report with its own label. No file of this repository names it.
 
-The package is installed into a temporary folder (``pip install --target``) that the
-commands find on PYTHONPATH, so the test environment itself is left as it was.
+The package is installed into a temporary folder that the commands find on PYTHONPATH
+(``example_packages``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from example_packages import cli, install_example
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "splitstep"
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict[str, str]:
-    target = tmp_path_factory.mktemp("site")
-    source = tmp_path_factory.mktemp("src") / "splitstep"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    build = subprocess.run(  # built from a copy: setuptools leaves build/ where it builds
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
-        capture_output=True, text=True, timeout=600)
-    assert build.returncode == 0, build.stdout + build.stderr
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(ROOT)])}
-
-
-def cli(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dsm_bench.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return install_example("splitstep", tmp_path_factory.mktemp("splitstep"))
 
 
 def test_the_entry_point_makes_it_a_solver(installed):
