@@ -1,6 +1,6 @@
 """asv benchmarks of the Crank-Nicolson propagation itself: the authors' bosons n = 3 case
 (50^3 points on [-1.5, 1.5]^3, dt = 1e-3) by solve method, 100 of its 1000 steps (times scale
-linearly: ``python benchmarks/grid_speed.py`` runs all 1000), and harmonic d = 3 on the default
+linearly: ``python -m speed.grid_speed`` runs all 1000), and harmonic d = 3 on the default
 160^3 grid (moments only).
 """
 

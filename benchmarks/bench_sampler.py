@@ -1,7 +1,7 @@
 """asv benchmarks of the Nelson sampler with DSM's drift (width 64, depth 2, tanh, d = 1):
 4096 paths over 100 steps, the sampler against the plain ``nn.Sequential`` loop on the same
 networks; ``track_speedup`` is their ratio measured in one call, steadier on a shared machine
-than either time. ``python benchmarks/sampler_speed.py`` runs the interleaved comparison.
+than either time. ``python -m speed.sampler_speed`` runs the interleaved comparison.
 """
 
 import dataclasses
@@ -9,10 +9,10 @@ import time
 
 import torch
 
-from benchmarks.sampler_speed import plain_loop
 from reference.problems import get_problem
 from solvers import get_solver
 from solvers.nelson import euler_maruyama, sample_initial
+from speed.sampler_speed import plain_loop
 
 
 class SamplerWidth64:

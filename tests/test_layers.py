@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("reference", "solvers", "dsm_bench", "reports", "benchmarks")
+PACKAGES = ("reference", "solvers", "dsm_bench", "reports", "benchmarks", "speed")
 
 # what each layer may import of the project (prefixes); the command line is the top floor
 ALLOWED = {
@@ -19,7 +19,8 @@ ALLOWED = {
     "dsm_bench": ("reference", "solvers", "dsm_bench"),
     "reports": ("reports", "reference.problems", "dsm_bench.schema", "dsm_bench.table",
                 "dsm_bench.pooled"),
-    "benchmarks": ("reference", "solvers", "dsm_bench", "benchmarks"),
+    "benchmarks": ("reference", "solvers", "dsm_bench", "benchmarks", "speed"),
+    "speed": ("reference", "solvers", "dsm_bench", "speed"),
 }
 TOP_FLOOR = "dsm_bench.cli"
 

@@ -1,9 +1,9 @@
 """Crank-Nicolson speed: the bosons n = 3 case of the authors (50^3 on [-1.5, 1.5]^3,
 dt = 1e-3, 1000 steps), solve methods side by side, and the largest grid per d.
 
-    python benchmarks/grid_speed.py                    # split vs unsplit CN (jacobi), 1000 steps
-    python benchmarks/grid_speed.py --methods split jacobi bicgstab --steps 100
-    python benchmarks/grid_speed.py --largest          # largest grid per d from the estimate
+    python -m speed.grid_speed                    # split vs unsplit CN (jacobi), 1000 steps
+    python -m speed.grid_speed --methods split jacobi bicgstab --steps 100
+    python -m speed.grid_speed --largest          # largest grid per d from the estimate
 
 Wall times are for this machine as it is when the script runs; the authors' reference for the
 same case printed 20.4 s on theirs. Each row also gives Var X_c at t = T (Kohn: 0.05 / 3 for

@@ -12,9 +12,9 @@ An epoch is one ``fit`` iteration (simulate B paths, build the points, one Adam 
 loss); its time is the median over ``--epochs`` epochs after one warm-up epoch, read from the
 training history. ``rollout_s`` is the path simulation alone (no gradients).
 
-    python benchmarks/dsm_epoch_speed.py --csv /tmp/dsm_epoch_speed.csv
-    python benchmarks/dsm_epoch_speed.py --only authors --epochs 3
-    python benchmarks/dsm_epoch_speed.py --only scaling --scaling-batch 20 --scaling-M 50
+    python -m speed.dsm_epoch_speed --csv /tmp/dsm_epoch_speed.csv
+    python -m speed.dsm_epoch_speed --only authors --epochs 3
+    python -m speed.dsm_epoch_speed --only scaling --scaling-batch 20 --scaling-M 50
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The setting is the authors' ``non-interacting-system/run_dsm.sh`` (harmonic trap
 N = 1000 steps, B = 100 paths, M = 150 times, ``dim_hid`` 400, ``nn_architecture`` 5 =
 ``NN_non_interact``: two hidden tanh layers, ``sampling_scheme`` "interpolated", lr 1e-4,
 Adam) at d = 1 and 3. dsm-bench's DSM runs the same widths, B, M and N
-(``benchmarks/dsm_epoch_speed.py``'s ``AUTHORS`` and ``measure``).
+(``speed/dsm_epoch_speed.py``'s ``AUTHORS`` and ``measure``).
 
 The authors' code (github elena-orlova/deep-stochastic-mechanics) is run unmodified: their
 ``src/utils.py`` and ``src/nn.py`` are written, as read from ``--authors-repo`` (a git
@@ -47,9 +47,9 @@ these differences in how:
   not change the work of an epoch;
 * the authors' nets are TorchScript modules; dsm-bench's are eager PyTorch.
 
-    python benchmarks/authors_epoch_speed.py --csv /tmp/authors_epoch_speed.csv
-    python benchmarks/authors_epoch_speed.py --d-list 1 --epochs 1 --repeats 1   # smoke check
-    python benchmarks/authors_epoch_speed.py --authors-repo ~/deep-stochastic-mechanics
+    python -m speed.authors_epoch_speed --csv /tmp/authors_epoch_speed.csv
+    python -m speed.authors_epoch_speed --d-list 1 --epochs 1 --repeats 1   # smoke check
+    python -m speed.authors_epoch_speed --authors-repo ~/deep-stochastic-mechanics
 """
 
 from __future__ import annotations
@@ -72,9 +72,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.dsm_epoch_speed import AUTHORS, measure  # noqa: E402
+from speed.dsm_epoch_speed import AUTHORS, measure  # noqa: E402
 
-DEFAULT_REPO = "/work/.mirror/elena-orlova+deep-stochastic-mechanics/repo"
 SUBDIR = "non-interacting-system"
 SOURCES = ("src/utils.py", "src/nn.py")
 QMSOLVE_IMPORT = "from qmsolve import Hamiltonian, TwoBosons, TimeSimulation"
@@ -284,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--chunk-points", default="auto",
                         help="dsm-bench's chunk_points option ('auto' or an integer)")
-    parser.add_argument("--authors-repo", default=DEFAULT_REPO,
-                        help="the authors' repository: a git directory (read at HEAD) or a checkout")
+    parser.add_argument("--authors-repo", required=True,
+                        help="the authors' repository (github elena-orlova/deep-stochastic-"
+                             "mechanics): a git directory (read at HEAD) or a checkout")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
     parser.add_argument("--csv", help="also write every run and the summary to this CSV file")
     parser.add_argument("--one", help=argparse.SUPPRESS)

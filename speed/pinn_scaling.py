@@ -1,9 +1,9 @@
 """PINN cost and error against dimension at a fixed small budget.
 
-    python -m benchmarks.pinn_scaling --problem harmonic --dims 1 2 3 5 10 --max-seconds 60
-    python -m benchmarks.pinn_scaling --problem harmonic_1d --max-seconds 600 --out pinn_1d.csv
-    python -m benchmarks.pinn_scaling --cost --dims 1 100 --set laplacian=hutchinson ...
-    python -m benchmarks.pinn_scaling --residual-cost --dims 1 100
+    python -m speed.pinn_scaling --problem harmonic --dims 1 2 3 5 10 --max-seconds 60
+    python -m speed.pinn_scaling --problem harmonic_1d --max-seconds 600 --out pinn_1d.csv
+    python -m speed.pinn_scaling --cost --dims 1 100 --set laplacian=hutchinson ...
+    python -m speed.pinn_scaling --residual-cost --dims 1 100
 
 Every (problem, d) is trained and scored in its own subprocess (DeepXDE sets process-wide torch
 defaults, and the peak resident memory ``ru_maxrss`` is then that run's alone) through
@@ -146,7 +146,7 @@ def cost_rows(args: argparse.Namespace, options: dict[str, Any], overrides: dict
 
 
 def _run_in_subprocess(spec: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "benchmarks.pinn_scaling", "--single", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "speed.pinn_scaling", "--single", json.dumps(spec)]
     base = {"problem": spec["problem"], "d": spec.get("d")}
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -175,7 +175,7 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.pinn_scaling",
+    parser = argparse.ArgumentParser(prog="python -m speed.pinn_scaling",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--problem", default="harmonic")
     parser.add_argument("--dims", type=int, nargs="*", default=None,

@@ -12,9 +12,9 @@ Variants are interleaved (A B C A B C ...) ``--repeats`` times and the medians r
 shared machine's load hits them alike; each row carries the load average at the time. Both wall
 and CPU seconds per path-step are printed: on a loaded machine the CPU time is the steadier.
 
-    python benchmarks/sampler_speed.py --width 64 --paths 8192 --steps 200 --threads 1
-    python benchmarks/sampler_speed.py --width 64 --threads 2 --chunks 1024 4096 65536
-    python benchmarks/sampler_speed.py --width 400 --paths 100 --steps 1000  # training rollout
+    python -m speed.sampler_speed --width 64 --paths 8192 --steps 200 --threads 1
+    python -m speed.sampler_speed --width 64 --threads 2 --chunks 1024 4096 65536
+    python -m speed.sampler_speed --width 400 --paths 100 --steps 1000  # training rollout
 """
 
 from __future__ import annotations
