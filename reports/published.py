@@ -1,8 +1,8 @@
 """The authors' published figures (Orlova et al. 2024), shown beside this benchmark's numbers.
 
 Data about their paper, kept in this one place: keyed by (problem, d, solver registry name),
-taken from their notebooks (10 trials x 10^4 samples, relative L2 over time) as collected in
-shared/PROBLEMS.md. They were not rerun here.
+taken from their notebooks (10 trials x 10^4 samples, relative L2 over time; docs/results.md
+sets them beside this benchmark's). They were not rerun here.
 """
 
 from __future__ import annotations
