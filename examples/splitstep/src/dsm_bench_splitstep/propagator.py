@@ -13,7 +13,7 @@ O(tau^2) globally from the commutator [T, V] (none at all for V = 0).
 In space psi is its trigonometric interpolant: derivatives of a band-limited periodic function
 are exact, so the spatial error is only the part of psi's spectrum beyond |k| = pi / dx and the
 mass outside the box (which wraps around), both made negligible by the grid rule
-(PRACTICAL-NOTES "Grid references"): dx <= pi / k_max, box half-width >= max_t |<x>| + 6 sigma_x.
+(the rule of thumb for grid references): dx <= pi / k_max, box half-width >= max_t |<x>| + 6 sigma_x.
 ``choose_grid`` applies it a priori (the problem's box, k_max from the energy bound) and
 ``check_grid`` checks it a posteriori on the solution, in the form that also holds for
 non-Gaussian marginals: the marginal density at the box's edge, and the momentum density at
