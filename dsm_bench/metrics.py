@@ -42,6 +42,7 @@ import numpy as np
 from dsm_bench.pooled import TrialMoments, pooled_errors, pooled_w1_error
 from dsm_bench.schema import ESS_RELIABLE
 from reference.problems import Problem
+from solvers.base import SamplerSolution
 
 __all__ = [
     "Evaluation",
@@ -211,7 +212,7 @@ def evaluate(
         series["ref_mean"] = ref_mean.mean(1).tolist()
         series["ref_var"] = ref_var.mean(1).tolist()
 
-    if solution.is_sampler:
+    if isinstance(solution, SamplerSolution):
         metrics.update(n_samples=n_samples, n_trials=n_trials)
         if reference is not None:
             ref_quantile = _reference_quantiles(reference, times, n_samples, n_w1)

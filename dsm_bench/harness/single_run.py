@@ -6,6 +6,7 @@ computed here and only here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -22,6 +23,7 @@ from dsm_bench.schema import COLUMNS, COST, METRICS
 from reference.problems import Problem, get_problem
 from solvers import get_solver, load_plugin, solver_class
 from solvers.base import peak_memory
+from solvers.budget import Budget
 from solvers.options import constrains_run_path
 
 __all__ = ["RunSpec", "RunResult", "run_one", "solver_options_with_seed", "infeasible_reason",
@@ -181,20 +183,16 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
     source = provenance()
     problem = build_problem(spec)
     solver = _build_solver(spec)
-    reason = solver.supports(problem)
-    if reason is not None:
-        raise ValueError(f"infeasible: {reason}")
+    budget = Budget.from_dict(spec.budget)
+    if monitor_every:
+        budget = dataclasses.replace(budget, monitor_every=monitor_every)
     reference, reference_kind = reference_for(problem)
     if solver.is_reference and reference_kind == "grid":
         # the grid would be scored against itself: errors of 0 that mean nothing
         reference, reference_kind = None, "self"
-    budget = dict(spec.budget)
-    monitor = None
-    monitor_every = monitor_every or budget.get("monitor_every")
-    if monitor_every:
-        budget["monitor_every"] = monitor_every
-        monitor = _training_monitor(problem, reference, reference_kind)
-    solution = solver.fit(problem, budget=budget, monitor=monitor, progress=progress)
+    monitor = (_training_monitor(problem, reference, reference_kind) if budget.monitor_every
+               else None)
+    solution = solver.run(problem, budget, monitor, progress)  # supports() checked, fit timed
     ev = spec.evaluation
     evaluation = evaluate(
         problem, solution, reference=reference, reference_kind=reference_kind,
