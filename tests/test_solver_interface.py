@@ -1,16 +1,18 @@
 """The solver interface itself: the typed budget, the two Solution kinds, the one entry point
-(``Solver.run``: supports checked once, fit timed, the returned kind checked) and the facts
-that the results table's columns derive from."""
+(``Solver.run``: supports checked once, fit timed, the returned kind checked), the facts that
+the results table's columns derive from, and the moment-scale check of a diverged run."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 
 import numpy as np
 import pytest
 
+from dsm_bench.harness.single_run import SCALE_BOUND, SolutionDiverged, require_moments_in_scale
 from dsm_bench.schema import BOOL_COLUMNS, FLOAT_COLUMNS, SOLVER_FACTS, SolverFacts
 from reference.exact import ExactReference
 from reference.problems import get_problem
@@ -152,3 +154,21 @@ def test_the_sampler_fact_is_the_kind_fit_returns_and_the_columns_derive_from_th
     assert "fit must declare the Solution class it returns" in " ".join(
         interface_problems(Undeclared))
     assert interface_problems(Sleeper) == []
+
+
+def test_moments_far_outside_the_box_are_a_divergence():
+    """A run that ends inside the training loop's divergence warm-up is judged by its moments:
+    beyond SCALE_BOUND times the box (or not finite), the row fails as diverged."""
+    problem = get_problem("harmonic_1d")
+    lo, hi = problem.box
+    bound = SCALE_BOUND * max(abs(lo), abs(hi), hi - lo)
+    times = [0.0, 0.5, 1.0]
+    require_moments_in_scale(problem, {"times": times, "mean": [0.0, 0.9 * bound, 1.0],
+                                       "var": [0.1, 0.2, (0.9 * bound) ** 2]})
+    for mean, var, message in (
+            ([0.0, 1.1 * bound, 0.0], [0.1] * 3, "at t = 0.5 its mean 4.4e+03 is beyond 1000"),
+            ([0.0] * 3, [0.1, 0.1, (1.1 * bound) ** 2], "at t = 1 its variance 1.94e+07"),
+            ([0.0, math.nan, 0.0], [0.1] * 3, "at t = 0.5 its mean nan")):
+        with pytest.raises(SolutionDiverged, match=re.escape(f"the solution diverged: {message}")):
+            require_moments_in_scale(problem, {"times": times, "mean": mean, "var": var})
+    assert SolutionDiverged.stop_reason == "diverged"
