@@ -33,10 +33,10 @@ class Solve:
         self.problem, self.solver, self.budget = asv_setup(SUITE, solver, problem, d)
 
     def time_solve(self, solver, problem, d):
-        self.solver.fit(self.problem, budget=dict(self.budget))
+        self.solver.run(self.problem, self.budget)
 
     def peakmem_solve(self, solver, problem, d):
-        self.solver.fit(self.problem, budget=dict(self.budget))
+        self.solver.run(self.problem, self.budget)
 
 
 def _cached_metrics():

@@ -109,8 +109,9 @@ def _describe_solver(name: str) -> int:
     cls = solver_class(name)
     doc = (cls.__doc__ or "").strip().splitlines()
     print(f"{name}: {cls.label}" + (f" - {doc[0]}" if doc else ""))
+    sampler = cls.declared_facts().sampler
     kinds = [fact for fact, on in (("trained", cls.trained), ("deterministic", cls.deterministic),
-                                   ("sampler", cls.sampler), ("sampling floor", cls.is_floor),
+                                   ("sampler", sampler), ("sampling floor", cls.is_floor),
                                    ("grid reference", cls.is_reference)) if on]
     print(f"  kind: {', '.join(kinds) or 'none declared'}; regression tolerance: "
           f"{cls.tolerance:g} relative")

@@ -43,6 +43,7 @@ from dsm_bench.norms import relative_l2_over_time
 from dsm_bench.pooled import TrialMoments, pooled_errors, pooled_w1_error
 from dsm_bench.schema import ESS_RELIABLE
 from reference.problems import Problem
+from solvers.base import SamplerSolution
 
 __all__ = [
     "Evaluation",
@@ -167,7 +168,7 @@ def evaluate(
     if reference is not None:
         ev.series["ref_mean"] = target.mean.mean(1).tolist()
         ev.series["ref_var"] = target.var.mean(1).tolist()
-    if solution.is_sampler:
+    if isinstance(solution, SamplerSolution):
         _evaluate_sampler(ev, problem, solution, target, n_samples, n_trials, seed)
     else:
         _evaluate_density(ev, problem, solution, target, density_points)

@@ -13,12 +13,12 @@ it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 __all__ = ["BOOL_COLUMNS", "COLUMNS", "COST", "COST_TABLE", "ESS_RELIABLE", "FLOAT_COLUMNS", "IDENTITY",
            "INT_COLUMNS", "METRICS", "METRIC_TABLE", "Metric", "PROVENANCE", "SOLVER_FACTS",
-           "STATUSES", "flatten_config", "gated_metrics", "metric", "metric_label"]
+           "STATUSES", "SolverFacts", "flatten_config", "gated_metrics", "metric", "metric_label"]
 
 
 @dataclass(frozen=True)
@@ -97,12 +97,34 @@ IDENTITY = [
     "message",      # error or infeasibility reason ("" when ok)
 ]
 
-# the solver's declared facts (solvers.base.Solver.facts), recorded so that the gate and the
-# report read them from the table, also for a plugin that is not installed where it is read
-SOLVER_FACTS = [
-    "solver_label", "solver_short_label", "solver_color", "solver_floor",
-    "solver_deterministic", "solver_trained", "solver_sampler", "solver_tolerance",
-]
+
+
+@dataclass(frozen=True)
+class SolverFacts:
+    """A solver's declared facts (``solvers.base.Solver.facts``), recorded in every row as
+    ``solver_<field>`` so that the gate and the report read them from the table, also for a
+    plugin that is not installed where it is read. sampler: its ``fit`` returns a
+    ``SamplerSolution`` (metrics from sampled paths)."""
+
+    label: str
+    short_label: str
+    color: str
+    floor: bool
+    deterministic: bool
+    trained: bool
+    sampler: bool
+    tolerance: float
+
+    def as_row(self) -> dict[str, Any]:
+        return {f"solver_{key}": value for key, value in asdict(self).items()}
+
+
+def _solver_fact_columns(kind: str | None = None) -> list[str]:
+    """The row's columns of the solver facts (of one Python type, e.g. "bool")."""
+    return [f"solver_{f.name}" for f in fields(SolverFacts) if kind in (None, f.type)]
+
+
+SOLVER_FACTS = _solver_fact_columns()
 
 METRICS = [
     *[c for m in METRIC_TABLE for c in (m.name, m.spread, m.kind_column) if c],
@@ -130,9 +152,8 @@ INT_COLUMNS = ["d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times"
                *[m.name for m in COST_TABLE if m.unit == "count"]]
 FLOAT_COLUMNS = [*[c for m in METRIC_TABLE for c in (m.name, m.spread) if c],
                  *[m.name for m in COST_TABLE if m.unit != "count"], "wall_s",
-                 "solver_tolerance", "t_reached"]
-BOOL_COLUMNS = ["git_dirty", "solver_floor", "solver_deterministic", "solver_trained",
-                "solver_sampler"]
+                 *_solver_fact_columns("float"), "t_reached"]
+BOOL_COLUMNS = ["git_dirty", *_solver_fact_columns("bool")]
 
 _BY_NAME = {m.name: m for m in (*METRIC_TABLE, *COST_TABLE)}
 

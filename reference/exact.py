@@ -23,14 +23,35 @@ array broadcastable to x[..., 0]. They require a problem without interaction (g 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from reference.arrays import array_namespace
 
-if TYPE_CHECKING:  # the problems that have these closed forms
-    from reference.problems.trap import TrappedGaussian
+
+class Packet(Protocol):
+    """What these closed forms read of a problem (``reference.problems.trap.TrappedGaussian``
+    is one): a harmonic trap (omega, centre a), a Gaussian start (mu0, s0^2, k0), the pair
+    interaction g, which must be 0 for the packet formulas."""
+
+    d: int
+    hbar: float
+    m: float
+    omega: float
+    center: float
+    mu0: float
+    s0_sq: float
+    k0: float
+    s2: float
+
+    @property
+    def g(self) -> float: ...
+
+    @property
+    def has_exact_solution(self) -> bool: ...
+
+    def replace(self, **attributes) -> Packet: ...
 
 __all__ = [
     "ExactReference",
@@ -49,7 +70,7 @@ __all__ = [
 ]
 
 
-def _require_exact(problem: TrappedGaussian) -> None:
+def _require_exact(problem: Packet) -> None:
     if not problem.has_exact_solution:
         raise ValueError(
             f"{problem.name}: no closed-form solution with interaction g={problem.g}; "
@@ -64,14 +85,14 @@ def _xp_t(t):
     return xp, t
 
 
-def _packet_constants(problem: TrappedGaussian) -> tuple[float, float, float]:
+def _packet_constants(problem: Packet) -> tuple[float, float, float]:
     """(A, B, c): mu - a = A cos wt + B sin wt and c = hbar / (2 m w s0) (harmonic case)."""
     w, m, hbar = problem.omega, problem.m, problem.hbar
     s0 = math.sqrt(problem.s0_sq)
     return problem.mu0 - problem.center, hbar * problem.k0 / (m * w), hbar / (2 * m * w * s0)
 
 
-def gaussian_packet_mean(problem: TrappedGaussian, t):
+def gaussian_packet_mean(problem: Packet, t):
     """mu(t), the mean of every coordinate (same shape as t)."""
     _require_exact(problem)
     xp, t = _xp_t(t)
@@ -82,7 +103,7 @@ def gaussian_packet_mean(problem: TrappedGaussian, t):
     return problem.center + A * xp.cos(w * t) + B * xp.sin(w * t)
 
 
-def gaussian_packet_mean_velocity(problem: TrappedGaussian, t):
+def gaussian_packet_mean_velocity(problem: Packet, t):
     """mu'(t)."""
     _require_exact(problem)
     xp, t = _xp_t(t)
@@ -93,7 +114,7 @@ def gaussian_packet_mean_velocity(problem: TrappedGaussian, t):
     return w * (-A * xp.sin(w * t) + B * xp.cos(w * t))
 
 
-def gaussian_packet_variance(problem: TrappedGaussian, t):
+def gaussian_packet_variance(problem: Packet, t):
     """s(t)^2, the variance of every coordinate (same shape as t)."""
     _require_exact(problem)
     xp, t = _xp_t(t)
@@ -104,7 +125,7 @@ def gaussian_packet_variance(problem: TrappedGaussian, t):
     return s0_sq * xp.cos(w * t) ** 2 + c**2 * xp.sin(w * t) ** 2
 
 
-def gaussian_packet_width_rate(problem: TrappedGaussian, t):
+def gaussian_packet_width_rate(problem: Packet, t):
     """s'(t) / s(t) = (d/dt s^2) / (2 s^2)."""
     _require_exact(problem)
     xp, t = _xp_t(t)
@@ -117,7 +138,7 @@ def gaussian_packet_width_rate(problem: TrappedGaussian, t):
     return dvar / (2 * gaussian_packet_variance(problem, t))
 
 
-def _global_phase(problem: TrappedGaussian, t):
+def _global_phase(problem: Packet, t):
     """theta(t) per coordinate, from hbar theta' = m mu'^2/2 - V(mu) - hbar^2/(4 m s^2)."""
     xp, t = _xp_t(t)
     w, m, hbar = problem.omega, problem.m, problem.hbar
@@ -146,7 +167,7 @@ def _per_coordinate_t(x, t):
     return xp, t
 
 
-def gaussian_packet_density(problem: TrappedGaussian, x, t):
+def gaussian_packet_density(problem: Packet, x, t):
     """rho(x, t), the joint density, shape x.shape[:-1]."""
     xp, tt = _per_coordinate_t(x, t)
     mu, var = gaussian_packet_mean(problem, tt), gaussian_packet_variance(problem, tt)
@@ -154,14 +175,14 @@ def gaussian_packet_density(problem: TrappedGaussian, x, t):
     return xp.exp(log_rho.sum(-1))
 
 
-def osmotic_velocity(problem: TrappedGaussian, x, t):
+def osmotic_velocity(problem: Packet, x, t):
     """u(x, t) = (hbar/2m) grad log rho = -(hbar/2m)(x - mu(t)) / s(t)^2, shape of x."""
     _, tt = _per_coordinate_t(x, t)
     mu, var = gaussian_packet_mean(problem, tt), gaussian_packet_variance(problem, tt)
     return -(problem.hbar / (2 * problem.m)) * (x - mu) / var
 
 
-def current_velocity(problem: TrappedGaussian, x, t):
+def current_velocity(problem: Packet, x, t):
     """v(x, t) = (hbar/m) grad S = mu'(t) + (s'/s)(x - mu(t)), shape of x."""
     _, tt = _per_coordinate_t(x, t)
     mu = gaussian_packet_mean(problem, tt)
@@ -170,7 +191,7 @@ def current_velocity(problem: TrappedGaussian, x, t):
     )
 
 
-def wavefunction(problem: TrappedGaussian, x, t):
+def wavefunction(problem: Packet, x, t):
     """psi(x, t) = sqrt(rho) exp(i S), complex, shape x.shape[:-1]."""
     xp, tt = _per_coordinate_t(x, t)
     mu = gaussian_packet_mean(problem, tt)
@@ -182,25 +203,25 @@ def wavefunction(problem: TrappedGaussian, x, t):
     return amplitude * (xp.cos(phase) + 1j * xp.sin(phase))
 
 
-def brownian_spreading_variance(problem: TrappedGaussian, t):
+def brownian_spreading_variance(problem: Packet, t):
     """s0^2 + (hbar/m) t: the variance of Brownian spreading, which the authors' free-particle
     notebook compared against. It is NOT the Schrodinger solution; reported for comparison."""
     return problem.s0_sq + problem.hbar / problem.m * np.asarray(t, dtype=float)
 
 
 # ---------------------------------------------------------------- bosons: exact at any n
-def center_of_mass_mean(problem: TrappedGaussian, t):
+def center_of_mass_mean(problem: Packet, t):
     """E[X_c](t), X_c = mean_i x_i. The interaction depends on differences only, so X_c moves as
     a single particle of mass n m in the trap (Kohn's theorem)."""
     return gaussian_packet_mean(_center_of_mass_packet(problem), t)
 
 
-def center_of_mass_variance(problem: TrappedGaussian, t):
+def center_of_mass_variance(problem: Packet, t):
     """Var X_c(t); from the ground state it stays hbar / (2 n m w) (0.05 / n for the bosons)."""
     return gaussian_packet_variance(_center_of_mass_packet(problem), t)
 
 
-def _center_of_mass_packet(problem: TrappedGaussian) -> TrappedGaussian:
+def _center_of_mass_packet(problem: Packet) -> Packet:
     """The centre of mass of a product Gaussian start is a Gaussian packet with mass n m, mean
     mu0, variance s0^2 / n and wavenumber n k0 (S_0 = k0 sum x = n k0 X_c)."""
     if problem.omega == 0.0 and problem.g != 0.0:
@@ -210,7 +231,7 @@ def _center_of_mass_packet(problem: TrappedGaussian) -> TrappedGaussian:
                            options={**problem.options, "g": 0.0})
 
 
-def initial_energy(problem: TrappedGaussian) -> float:
+def initial_energy(problem: Packet) -> float:
     """E(0) = <psi_0|H|psi_0> for the Gaussian start, with interaction:
 
     d [hbar^2/(8 m s0^2) + m (hbar k0/m)^2 / 2 + m w^2 (s0^2 + (mu0 - a)^2) / 2]
@@ -234,7 +255,7 @@ class ExactReference:
     """The exact solution of a non-interacting problem, exposed like a density Solution:
     ``moments``, ``marginal_density``, ``marginal_quantile``, ``drift``, ``sample_density``."""
 
-    def __init__(self, problem: TrappedGaussian):
+    def __init__(self, problem: Packet):
         _require_exact(problem)
         self.problem = problem
 

@@ -1,14 +1,23 @@
-"""The solver interface: ``Solver.fit(problem) -> Solution``, in the style of scikit-learn.
+"""The solver interface: ``Solver.run(problem, budget) -> Solution``, in the style of
+scikit-learn.
 
-A solver knows nothing about metrics, asv or reports. Its Solution offers what the method
-naturally yields, and says so through two flags:
+A solver knows nothing about metrics, asv or reports. ``run`` is the one entry point: it
+checks ``supports`` once (``UnsupportedProblem``), calls the solver's ``fit``, checks that a
+Solution of the declared kind came back (``SolutionContractError``) and times the call, so a
+solver reports only what only it knows (iterations, stop reason, parameters, pauses).
 
-* ``is_sampler``: the method simulates trajectories (DSM, the oracle). It implements
+A Solution is one of two kinds, each with abstract methods, so that an incomplete one cannot
+be built:
+
+* ``SamplerSolution``: the method simulates trajectories (DSM, the oracle). It implements
   ``sample(n, seed, times) -> (n, n_times, d)``; metrics estimate moments and marginals from
   the samples (with sampling trials).
-* otherwise the method yields a density (grid, PINN). It implements ``moments(times)`` and
-  ``marginal_density(x, times)``, integrated by the method itself (on its grid, or by
-  importance sampling above d = 3).
+* ``DensitySolution``: the method yields a density (grid, PINN). It implements
+  ``moments(times)`` and ``marginal_density(x, times)``, integrated by the method itself (on
+  its grid, or by importance sampling above d = 3).
+
+The kind a solver returns is declared once, by the return annotation of its ``fit``; the
+``sampler`` fact of the results table is derived from it.
 
 Optional capabilities, probed with ``has``: ``drift(x, t) -> (u, v)`` (osmotic and current
 velocities at points), ``energy(times)``, ``center_of_mass_moments(times)``,
@@ -22,8 +31,10 @@ that do not train).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import resource
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,10 +43,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from dsm_bench.schema import SolverFacts
 from reference.problems import Problem
+from solvers.budget import Budget
 from solvers.options import Option
 
-__all__ = ["Cost", "Monitor", "Solution", "Solver", "SolverConfigError", "peak_memory"]
+__all__ = ["Budget", "Cost", "DensitySolution", "Monitor", "SamplerSolution", "Solution",
+           "SolutionContractError", "Solver", "SolverConfigError", "UnsupportedProblem",
+           "peak_memory"]
 
 
 Monitor = Callable[["Solution"], dict[str, float]]
@@ -45,9 +60,25 @@ class SolverConfigError(ValueError):
     """A solver option is unknown or has an invalid value (the message names the valid ones)."""
 
 
+class UnsupportedProblem(ValueError):
+    """The solver cannot solve this problem (``Solver.supports`` gave the reason)."""
+
+
+class SolutionContractError(SolverConfigError):
+    """A solver breaks the interface at run time: its ``fit`` returned something other than
+    the Solution class it declares (the command line exits with status 2, as for a plugin
+    that breaks it at import)."""
+
+
 @dataclass
 class Cost:
-    """What a solve cost. Times in seconds, memory in MiB (None where not measured)."""
+    """What a solve cost. Times in seconds, memory in MiB (None where not measured).
+
+    ``Solver.run`` fills ``train_s`` (the wall time of ``fit``, less ``paused_s``, plus
+    ``resumed_s``), ``s_per_iter`` and the peak host memory; the solver fills the rest.
+    paused_s: seconds inside ``fit`` that are not the method's work (monitor calls,
+    checkpoints); resumed_s: training seconds of an earlier process this run resumed.
+    """
 
     train_s: float = 0.0
     iters: int = 0
@@ -60,6 +91,8 @@ class Cost:
     dtype: str = "float64"
     threads: int = field(default_factory=lambda: compute_threads())
     stop_reason: str = "completed"  # completed | max_iters | time_budget | ...
+    paused_s: float = 0.0
+    resumed_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -93,30 +126,15 @@ def peak_memory(device: str = "cpu") -> tuple[float, float | None]:
     return rss, gpu
 
 
-class Solution(ABC):
-    """A solved problem. See the module docstring for the capabilities."""
 
-    is_sampler: ClassVar[bool] = False
+
+class Solution(ABC):
+    """A solved problem, of one of the two kinds below (see the module docstring)."""
 
     def __init__(self, problem: Problem, cost: Cost, history: pd.DataFrame | None = None):
         self.problem = problem
         self.cost = cost
         self.history = history if history is not None else pd.DataFrame({"iter": [], "wall_s": []})
-
-    # sample-based methods
-    def sample(self, n: int, seed: int, times: np.ndarray) -> np.ndarray:
-        """n trajectories observed at ``times`` (a subset of the problem's time grid),
-        shape (n, len(times), d), float. Deterministic for a given seed."""
-        raise NotImplementedError(f"{type(self).__name__} does not sample trajectories")
-
-    # density-based methods
-    def moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, var) of every coordinate, each of shape (len(times), d)."""
-        raise NotImplementedError(f"{type(self).__name__} does not integrate moments")
-
-    def marginal_density(self, x: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """1-D marginal density of every coordinate on the points x, (len(times), d, len(x))."""
-        raise NotImplementedError(f"{type(self).__name__} has no marginal density")
 
     @property
     def horizon(self) -> float:
@@ -129,6 +147,11 @@ class Solution(ABC):
         method = getattr(type(self), capability, None)
         base = getattr(Solution, capability, None)
         return method is not None and method is not base
+
+    @abstractmethod
+    def _kind(self) -> str:
+        """"sampler" or "density": implemented by the two kinds only, so that a Solution
+        that is neither cannot be built."""
 
     # optional capabilities (override to provide)
     def drift(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +167,38 @@ class Solution(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no centre-of-mass moments")
 
 
+class SamplerSolution(Solution):
+    """Trajectories: the metrics estimate moments and marginals from sampled paths."""
+
+    def _kind(self) -> str:
+        return "sampler"
+
+    @abstractmethod
+    def sample(self, n: int, seed: int, times: np.ndarray) -> np.ndarray:
+        """n trajectories observed at ``times`` (a subset of the problem's time grid),
+        shape (n, len(times), d), float. Deterministic for a given seed."""
+
+
+class DensitySolution(Solution):
+    """A density: the method integrates its own moments and marginals."""
+
+    def _kind(self) -> str:
+        return "density"
+
+    @abstractmethod
+    def moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, var) of every coordinate, each of shape (len(times), d)."""
+
+    @abstractmethod
+    def marginal_density(self, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """1-D marginal density of every coordinate on the points x, (len(times), d, len(x))."""
+
+
+SOLUTION_KINDS = (SamplerSolution, DensitySolution)
+
+
 class Solver(ABC):
-    """A method. Construct with options (validated at once), then ``fit(problem)``.
+    """A method. Construct with options (validated at once), then ``run(problem, budget)``.
 
     Every fact about a solver is declared here, on its class, once; the harness, the
     regression gate and the reports read these and never test a solver's name:
@@ -156,15 +209,16 @@ class Solver(ABC):
       other samplers; ``is_reference``: its solution is the grid reference itself, so it is
       not scored against the reference;
     * ``deterministic`` (same input, same bits), ``trained`` (it trains through
-      ``solvers.training``), ``sampler`` (metrics are estimated from sampled paths);
+      ``solvers.training``);
     * ``tolerance``: the relative regression band its metrics need between runs on two
       machines (see ``dsm_bench.harness.check``);
     * ``option_specs``: every option with its default, constraint and help
-      (``solvers.options``); ``defaults`` is derived from it.
+      (``solvers.options``); ``defaults`` is derived from it;
+    * the return annotation of ``fit``: the Solution class it returns, whose kind
+      (``SamplerSolution`` or ``DensitySolution``) is the ``sampler`` fact.
 
     ``config()`` returns every option with its value, recorded with the results so that a
-    row can be reproduced. ``budget`` caps the work: a dict with optional keys ``max_iters``
-    and ``max_seconds``.
+    row can be reproduced.
     """
 
     name: ClassVar[str]
@@ -175,7 +229,6 @@ class Solver(ABC):
     is_reference: ClassVar[bool] = False
     deterministic: ClassVar[bool] = False
     trained: ClassVar[bool] = False
-    sampler: ClassVar[bool] = False
     tolerance: ClassVar[float] = 0.25
     option_specs: ClassVar[dict[str, Option]] = {}
     defaults: ClassVar[dict[str, Any]] = {}
@@ -200,18 +253,34 @@ class Solver(ABC):
         self.validate()
 
     @classmethod
+    def solution_class(cls) -> type[Solution] | None:
+        """The Solution class ``fit`` declares it returns (its return annotation), or None
+        where the annotation is missing or names no Solution."""
+        annotation = getattr(cls.fit, "__annotations__", {}).get("return")
+        if isinstance(annotation, str):  # postponed annotations: resolve in fit's module
+            try:
+                annotation = eval(annotation, cls.fit.__globals__)  # as typing.get_type_hints does
+            except Exception:  # noqa: BLE001 - an unresolvable annotation declares nothing
+                return None
+        ok = isinstance(annotation, type) and issubclass(annotation, SOLUTION_KINDS)
+        return annotation if ok else None
+
+    @classmethod
+    def declared_facts(cls) -> SolverFacts:
+        """The declared facts (``dsm_bench.schema.SolverFacts``, whose fields are the row's
+        ``solver_*`` columns); ``sampler`` is the kind of Solution ``fit`` declares."""
+        solution = cls.solution_class()
+        return SolverFacts(
+            label=cls.label, short_label=cls.short_label or cls.label, color=cls.color or "",
+            floor=bool(cls.is_floor), deterministic=bool(cls.deterministic),
+            trained=bool(cls.trained),
+            sampler=solution is not None and issubclass(solution, SamplerSolution),
+            tolerance=float(cls.tolerance))
+
+    @classmethod
     def facts(cls) -> dict[str, Any]:
-        """The declared facts as the results row records them (``dsm_bench.schema``)."""
-        return {
-            "solver_label": cls.label,
-            "solver_short_label": cls.short_label or cls.label,
-            "solver_color": cls.color or "",
-            "solver_floor": bool(cls.is_floor),
-            "solver_deterministic": bool(cls.deterministic),
-            "solver_trained": bool(cls.trained),
-            "solver_sampler": bool(cls.sampler),
-            "solver_tolerance": float(cls.tolerance),
-        }
+        """The declared facts as the results row records them (``solver_label``, ...)."""
+        return cls.declared_facts().as_row()
 
     def validate(self) -> None:
         """Checks that involve more than one option or the machine (each option's own
@@ -220,26 +289,60 @@ class Solver(ABC):
     def config(self) -> dict[str, Any]:
         return {"solver": self.name, **self.options}
 
-    @abstractmethod
-    def fit(
-        self,
-        problem: Problem,
-        budget: dict[str, Any] | None = None,
-        monitor: Monitor | None = None,
-        progress: bool = False,
-    ) -> Solution:
-        """Solve ``problem``.
-
-        budget: ``max_iters`` and/or ``max_seconds`` (training wall time); the Solution's
-        ``cost.stop_reason`` says which ended training ("completed", "max_iters",
-        "time_budget"). monitor: called as ``monitor(solution_so_far)`` every
-        ``budget["monitor_every"]`` iterations (default: never); it returns a dict of floats
-        (e.g. errors from dsm_bench.metrics) that is appended to the history row of that
-        iteration; the time it takes is excluded from ``train_s``. progress: show a progress
-        bar (tqdm) on long work.
-        """
-
     def supports(self, problem: Problem) -> str | None:
         """None when the method can solve ``problem``; otherwise the reason it cannot (used by
         the harness to record a row as infeasible before running it)."""
         return None
+
+    def run(self, problem: Problem, budget: Budget | None = None,
+            monitor: Monitor | None = None, progress: bool = False) -> Solution:
+        """Solve ``problem``: the one entry point, for the harness and for users.
+
+        Raises ``UnsupportedProblem`` when ``supports`` gives a reason, and
+        ``SolutionContractError`` when ``fit`` returns anything but the Solution class it
+        declares. Times ``fit`` as a whole: ``cost.train_s`` is its wall time less the pauses
+        the solver reports (``cost.paused_s``) plus the seconds of a resumed run
+        (``cost.resumed_s``); ``s_per_iter`` is ``train_s / iters``.
+        """
+        if budget is None:
+            budget = Budget()
+        if not isinstance(budget, Budget):
+            raise TypeError(f"budget must be a solvers.budget.Budget, not {type(budget).__name__}"
+                            " (Budget.from_dict converts a table of keys)")
+        reason = self.supports(problem)
+        if reason is not None:
+            raise UnsupportedProblem(f"{self.name} cannot solve {problem.name} (d={problem.d}): "
+                                     f"{reason}")
+        tic = time.perf_counter()
+        solution = self.fit(problem, budget, monitor, progress)
+        wall = time.perf_counter() - tic
+        self._check_solution(solution)
+        cost = solution.cost
+        cost.train_s = max(wall - cost.paused_s, 0.0) + cost.resumed_s
+        cost.s_per_iter = cost.train_s / cost.iters if cost.iters else None
+        cost.peak_rss_mb = max(cost.peak_rss_mb or 0.0, peak_memory()[0])
+        return solution
+
+    def _check_solution(self, solution: Any) -> None:
+        declared = self.solution_class() or SOLUTION_KINDS
+        if not isinstance(solution, declared) or not isinstance(getattr(solution, "cost", None),
+                                                                 Cost):
+            expected = getattr(declared, "__name__", "a SamplerSolution or DensitySolution")
+            raise SolutionContractError(
+                f"solver {self.name!r} ({inspect.getfile(type(self))}): fit returned "
+                f"{type(solution).__name__}, not {expected} with a Cost")
+
+    @abstractmethod
+    def fit(self, problem: Problem, budget: Budget, monitor: Monitor | None,
+            progress: bool) -> Solution:
+        """Solve ``problem`` (called by ``run``, which has checked ``supports``). Annotate the
+        return with the Solution class returned: it declares the solver's kind.
+
+        budget: ``max_iters`` and/or ``max_seconds`` (training wall time); the Solution's
+        ``cost.stop_reason`` says which ended training ("completed", "max_iters",
+        "time_budget"). monitor: called as ``monitor(solution_so_far)`` every
+        ``budget.monitor_every`` iterations (None: never); it returns a dict of floats (e.g.
+        errors from dsm_bench.metrics) that is appended to the history row of that
+        iteration; its time is reported in ``cost.paused_s`` (``solvers.training`` does so).
+        progress: show a progress bar (tqdm) on long work.
+        """

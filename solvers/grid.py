@@ -8,19 +8,19 @@ every step of a 50^3 grid would take 2 GB.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from reference import grid as cn
 from reference.problems import Problem
-from solvers.base import Cost, Monitor, Solution, Solver, peak_memory
+from solvers.base import Budget, Cost, DensitySolution, Monitor, Solver
 from solvers.options import Boolean, Choice, Integer, NoneOr, Option, Real
 
 __all__ = ["GridSolution", "GridSolver"]
 
 
-class GridSolution(Solution):
+class GridSolution(DensitySolution):
     """A density-based Solution backed by a ``reference.grid.GridResult``."""
 
     def __init__(self, problem: Problem, cost: Cost, result: cn.GridResult):
@@ -108,20 +108,15 @@ class GridSolver(Solver):
             return f"needs about {need / 1024**3:.2f} GiB, limit {limit / 1024**3:.2f} GiB"
         return None
 
-    def fit(self, problem: Problem, budget: dict[str, Any] | None = None,
-            monitor: Monitor | None = None, progress: bool = False) -> GridSolution:
+    def fit(self, problem: Problem, budget: Budget, monitor: Monitor | None,
+            progress: bool) -> GridSolution:
         o = self.options
-        budget = budget or {}
         substeps = o["substeps"] if o["substeps"] is not None else _auto_substeps(problem)
         result = cn.solve(problem, o["n_points"], order=o["order"], substeps=substeps,
                           method=o["method"], tol=o["tol"], n_store_times=o["n_store_times"],
                           store_every=o["store_every"], store_psi=o["store_psi"],
                           max_memory_gb=o["max_memory_gb"],
-                          max_seconds=budget.get("max_seconds"), progress=progress)
-        cost = Cost(
-            train_s=result.wall_s, iters=result.n_steps,
-            s_per_iter=result.wall_s / max(result.n_steps, 1),
-            peak_rss_mb=peak_memory("cpu")[0],
-            n_params=result.grid.size, device="cpu", dtype="complex128",
-        )
+                          max_seconds=budget.max_seconds, progress=progress)
+        cost = Cost(iters=result.n_steps, n_params=result.grid.size, device="cpu",
+                    dtype="complex128")
         return GridSolution(problem, cost, result)

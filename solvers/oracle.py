@@ -13,13 +13,13 @@ noise draw (in float64 the floor is a different draw of the same size).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from reference.problems import Problem
-from solvers.base import Cost, Monitor, Solution, Solver, SolverConfigError
+from solvers.base import Budget, Cost, Monitor, SamplerSolution, Solver
 from solvers.nelson import sample_paths
 from solvers.options import Choice, Integer, Option, Real
 
@@ -28,10 +28,8 @@ __all__ = ["OracleSolution", "OracleSolver"]
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-class OracleSolution(Solution):
+class OracleSolution(SamplerSolution):
     """Samples paths of Nelson's process with the exact drift; drift() is the exact (u, v)."""
-
-    is_sampler = True
 
     def __init__(self, problem: Problem, cost: Cost, *, nu: float, dtype: str, seed: int,
                  sample_batch: int = 65536):
@@ -68,7 +66,6 @@ class OracleSolver(Solver):
     short_label = "oracle"
     color = "#CC79A7"  # Okabe-Ito reddish purple
     is_floor = True
-    sampler = True
     # nothing is trained: between runs only the sampling noise moves its metrics, and the
     # gate's sampling band (trial spread) covers that; no extra band on top
     tolerance = 0.0
@@ -87,17 +84,9 @@ class OracleSolver(Solver):
                     "with one")
         return None
 
-    def fit(
-        self,
-        problem: Problem,
-        budget: dict[str, Any] | None = None,
-        monitor: Monitor | None = None,
-        progress: bool = False,
-    ) -> OracleSolution:
-        reason = self.supports(problem)
-        if reason is not None:
-            raise SolverConfigError(reason)
-        cost = Cost(train_s=0.0, iters=0, n_params=0, device="cpu", dtype=self.options["dtype"],
+    def fit(self, problem: Problem, budget: Budget, monitor: Monitor | None,
+            progress: bool) -> OracleSolution:
+        cost = Cost(iters=0, n_params=0, device="cpu", dtype=self.options["dtype"],
                     threads=torch.get_num_threads())
         return OracleSolution(problem, cost, nu=float(self.options["nu"]),
                               dtype=self.options["dtype"], seed=int(self.options["seed"]))

@@ -84,13 +84,21 @@ def interface_problems(cls: Any) -> list[str]:
     if inspect.isabstract(cls):
         missing = ", ".join(sorted(cls.__abstractmethods__))
         problems.append(f"does not implement {missing}")
+    elif cls.solution_class() is None:
+        problems.append("fit must declare the Solution class it returns, a subclass of "
+                        "solvers.base.SamplerSolution or DensitySolution (def fit(...) -> "
+                        "MySolution)")
+    elif inspect.isabstract(cls.solution_class()):
+        solution = cls.solution_class()
+        missing = ", ".join(sorted(solution.__abstractmethods__))
+        problems.append(f"its Solution {solution.__name__} does not implement {missing}")
     if not isinstance(cls.option_specs, dict) or not all(
             isinstance(v, Option) for v in cls.option_specs.values()):
         problems.append("option_specs must map option names to solvers.options.Option")
     tolerance = getattr(cls, "tolerance", None)
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
         problems.append(f"tolerance must be a number >= 0 (got {tolerance!r})")
-    for flag in ("is_floor", "is_reference", "deterministic", "trained", "sampler"):
+    for flag in ("is_floor", "is_reference", "deterministic", "trained"):
         if not isinstance(getattr(cls, flag, None), bool):
             problems.append(f"{flag} must be true or false")
     return problems

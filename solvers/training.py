@@ -316,18 +316,21 @@ class TrainingLoop:
 
     def finish(self, cost: Cost) -> Cost:
         """Flush the NaN check, close the bar, save the last checkpoint and fill ``cost``:
-        train_s, iters, s_per_iter, stop_reason and peak memory."""
+        iters, stop_reason, peak memory, and the seconds ``Solver.run`` corrects its timing of
+        ``fit`` by (``paused_s``: monitor and checkpoint pauses; ``resumed_s``: the resumed
+        run's training seconds)."""
         if self._pending:
             self._check_pending()
         train_s = self.finish_clock()
         self._close_bar()
-        cost.train_s = train_s
         cost.iters = self.iteration
-        cost.s_per_iter = train_s / self.iteration if self.iteration else None
         cost.stop_reason = self.stop_reason
         cost.peak_rss_mb, cost.peak_gpu_mb = peak_memory(self.device)
+        cost.resumed_s = self.start_seconds
         if self.checkpoint is not None:  # after the cost is filled: the last one records it
-            self.checkpoint(self.iteration, train_s, self.rows)
+            with self.paused():
+                self.checkpoint(self.iteration, train_s, self.rows)
+        cost.paused_s = self._paused
         return cost
 
     def history(self) -> pd.DataFrame:

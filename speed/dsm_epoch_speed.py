@@ -42,7 +42,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from reference.problems import get_problem
-    from solvers import get_solver
+    from solvers import Budget, get_solver
     from solvers.dsm import training_points
 
     if config["threads"]:
@@ -54,7 +54,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     solver = get_solver("dsm", log_every=1, lr_schedule="constant", **options)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cpu0 = time.process_time()
-    solution = solver.fit(problem, {"max_iters": config["epochs"] + 1})
+    solution = solver.run(problem, Budget(max_iters=config["epochs"] + 1))
     # CPU seconds per epoch (warm-up included): on a shared machine with 1 thread this is
     # what the epoch costs, while wall time also counts waiting for a core
     cpu_epoch_s = (time.process_time() - cpu0) / (config["epochs"] + 1)

@@ -76,7 +76,7 @@ def iteration_cost(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from reference.problems import get_problem
-    from solvers import get_solver
+    from solvers import Budget, get_solver
     from solvers.base import peak_memory
 
     torch.set_num_threads(int(spec.get("threads") or 1))
@@ -84,7 +84,7 @@ def iteration_cost(spec: dict[str, Any]) -> dict[str, Any]:
                           **spec["overrides"])
     solver = get_solver("pinn", **{"lbfgs": 0, **spec["options"]})
     tic = time.process_time()
-    solution = solver.fit(problem, budget={"max_iters": spec["budget"]["max_iters"]})
+    solution = solver.run(problem, Budget(max_iters=spec["budget"]["max_iters"]))
     return {"problem": spec["problem"], "d": problem.d, "iters": solution.cost.iters,
             "cpu_s": time.process_time() - tic, "train_s": solution.cost.train_s,
             "peak_rss_mb": peak_memory()[0], "status": "ok", "message": ""}

@@ -11,7 +11,7 @@ import torch
 import solvers.dsm as dsm_module
 from reference import exact
 from reference.problems import Problem, get_problem, standard_options
-from solvers import SolverConfigError, get_solver
+from solvers import Budget, Cost, SolverConfigError, get_solver
 from solvers.dsm import DSMNetworks, DSMSolution, DSMSolver, equations, residuals, residuals_autograd
 from solvers.training import TrainingDiverged
 
@@ -122,10 +122,15 @@ def test_full_jacobian_mode_gives_the_same_training_loss():
     """One epoch, float64: the plain-autograd mode computes the same loss as the fast one."""
     problem = get_problem("harmonic", d=2, n_steps=20)
     common = dict(width=16, batch=8, M=5, dtype="float64", log_every=1, seed=3)
-    fast = get_solver("dsm", **common).fit(problem, {"max_iters": 2})
-    slow = get_solver("dsm", full_jacobian=True, **common).fit(problem, {"max_iters": 2})
+    fast = get_solver("dsm", **common).run(problem, Budget(max_iters=2))
+    slow = get_solver("dsm", full_jacobian=True, **common).run(problem, Budget(max_iters=2))
     for col in ("loss_u", "loss_v"):
         np.testing.assert_allclose(fast.history[col], slow.history[col], rtol=1e-9)
+
+
+def untrained_solution(solver: DSMSolver, problem) -> DSMSolution:
+    """The solver's networks as initialised (a budget runs at least one iteration)."""
+    return DSMSolution(problem, Cost(), None, solver.build(problem), solver.options)
 
 
 def _var_err(solution, problem, n=4000, seeds=(0, 1)):
@@ -146,8 +151,8 @@ def test_training_reduces_variance_error():
     sampling noise of the estimate (~0.01 at 4000 samples x 2 trials)."""
     problem = get_problem("harmonic_1d", n_steps=100)
     solver = get_solver("dsm", width=32, batch=32, M=20, lr=3e-3, seed=0)
-    untrained = _var_err(solver.fit(problem, {"max_iters": 0}), problem)
-    solution = solver.fit(problem, {"max_iters": 150})
+    untrained = _var_err(untrained_solution(solver, problem), problem)
+    solution = solver.run(problem, Budget(max_iters=150))
     trained = _var_err(solution, problem)
     assert trained < 0.25 * untrained
     assert trained < 0.1
@@ -163,9 +168,9 @@ def _params(solution):
 
 def test_seeds_reproduce_and_differ():
     problem = get_problem("harmonic_1d", n_steps=20)
-    a = get_solver("dsm", seed=5, **SMALL).fit(problem, {"max_iters": 3})
-    b = get_solver("dsm", seed=5, **SMALL).fit(problem, {"max_iters": 3})
-    c = get_solver("dsm", seed=6, **SMALL).fit(problem, {"max_iters": 3})
+    a = get_solver("dsm", seed=5, **SMALL).run(problem, Budget(max_iters=3))
+    b = get_solver("dsm", seed=5, **SMALL).run(problem, Budget(max_iters=3))
+    c = get_solver("dsm", seed=6, **SMALL).run(problem, Budget(max_iters=3))
     assert torch.equal(_params(a), _params(b))
     assert not torch.allclose(_params(a), _params(c))
     times = problem.times[::5]
@@ -176,7 +181,7 @@ def test_seeds_reproduce_and_differ():
 
 def test_save_load_round_trip(tmp_path):
     problem = get_problem("harmonic", d=2, n_steps=20)
-    solution = get_solver("dsm", **SMALL).fit(problem, {"max_iters": 2})
+    solution = get_solver("dsm", **SMALL).run(problem, Budget(max_iters=2))
     path = tmp_path / "model.pt"
     solution.save(path)
     loaded = DSMSolution.load(path)
@@ -196,7 +201,7 @@ def test_interrupted_training_resumes_from_checkpoint(tmp_path):
     uninterrupted run ends (model, Adam state and the random stream are all restored)."""
     problem = get_problem("harmonic_1d", n_steps=20)
     opts = dict(SMALL, lr_schedule="constant")
-    straight = get_solver("dsm", **opts).fit(problem, {"max_iters": 6})
+    straight = get_solver("dsm", **opts).run(problem, Budget(max_iters=6))
 
     path = str(tmp_path / "ckpt.pt")
 
@@ -204,10 +209,10 @@ def test_interrupted_training_resumes_from_checkpoint(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        get_solver("dsm", checkpoint=path, checkpoint_every=2, **opts).fit(
-            problem, {"max_iters": 6, "monitor_every": 3}, monitor=crash)
-    resumed = get_solver("dsm", checkpoint=path, checkpoint_every=2, **opts).fit(
-        problem, {"max_iters": 6})
+        get_solver("dsm", checkpoint=path, checkpoint_every=2, **opts).run(
+            problem, Budget(max_iters=6, monitor_every=3), monitor=crash)
+    resumed = get_solver("dsm", checkpoint=path, checkpoint_every=2, **opts).run(
+        problem, Budget(max_iters=6))
     assert torch.equal(_params(straight), _params(resumed))
     assert list(resumed.history["iter"]) == [1, 2, 3, 4, 5, 6]
     assert resumed.cost.iters == 6
@@ -217,7 +222,7 @@ def test_interrupted_training_resumes_from_checkpoint(tmp_path):
     assert final.cost.peak_rss_mb is not None
     # a checkpoint of another configuration is refused, not silently mixed in
     with pytest.raises(SolverConfigError, match="width"):
-        get_solver("dsm", checkpoint=path, **dict(opts, width=8)).fit(problem, {"max_iters": 8})
+        get_solver("dsm", checkpoint=path, **dict(opts, width=8)).run(problem, Budget(max_iters=8))
 
 
 def test_nan_stops_training_naming_term_and_iteration(monkeypatch):
@@ -234,7 +239,7 @@ def test_nan_stops_training_naming_term_and_iteration(monkeypatch):
 
     monkeypatch.setattr(equations, "residuals", poisoned)
     with pytest.raises(TrainingDiverged, match=r"iteration 3: loss term loss_u is nan"):
-        get_solver("dsm", **SMALL).fit(problem, {"max_iters": 5})
+        get_solver("dsm", **SMALL).run(problem, Budget(max_iters=5))
 
 
 def test_a_huge_learning_rate_diverges_with_a_named_term():
@@ -243,7 +248,22 @@ def test_a_huge_learning_rate_diverges_with_a_named_term():
     problem = get_problem("harmonic_1d", n_steps=20)
     with pytest.raises(TrainingDiverged,
                        match=r"dsm: training diverged at iteration \d+: loss term loss_[uv] is"):
-        get_solver("dsm", lr=1e20, **SMALL).fit(problem, {"max_iters": 10})
+        get_solver("dsm", lr=1e20, **SMALL).run(problem, Budget(max_iters=10))
+
+
+@pytest.mark.slow
+def test_a_divergence_inside_the_warm_up_is_a_diverged_run_not_an_ok_row():
+    """lr = 1e6 for 5 epochs, inside the loop's 10-iteration warm-up: the loss check waits,
+    but the evaluated moments run thousands of box widths away, so the run fails as
+    diverged instead of recording an ok row with mean_err ~1e6 (issue 28)."""
+    from dsm_bench.harness.single_run import RunSpec, SolutionDiverged, run_one
+
+    spec = RunSpec(solver="dsm", problem="harmonic_1d", budget={"max_iters": 5},
+                   solver_options=dict(SMALL, lr=1e6, batch=10, M=10),
+                   evaluation={"n_samples": 500, "n_trials": 2})
+    with pytest.raises(SolutionDiverged, match=r"the solution diverged: at t = [\d.]+ its "
+                                               r"(mean|variance) .* is beyond 1000 times the box"):
+        run_one(spec)
 
 
 def test_time_budget_stops_training_with_the_progress_bar_on():
@@ -251,8 +271,8 @@ def test_time_budget_stops_training_with_the_progress_bar_on():
     far short of the planned epochs, and drives the cosine schedule by time."""
     problem = get_problem("harmonic_1d", n_steps=20)
     budget_s = 0.5
-    sol = get_solver("dsm", epochs=100_000, **SMALL).fit(
-        problem, {"max_seconds": budget_s}, progress=True)
+    sol = get_solver("dsm", epochs=100_000, **SMALL).run(
+        problem, Budget(max_seconds=budget_s), progress=True)
     assert sol.cost.stop_reason == "time_budget"
     assert 1 <= sol.cost.iters < 100_000
     # it stops at the first epoch end past the budget: over it by at most one epoch (ten mean
@@ -270,8 +290,8 @@ def test_budget_cost_and_monitor():
         seen.append(len(solution.history))
         return {"probe": 1.5}
 
-    sol = get_solver("dsm", width=16, depth=2, batch=8, M=5, log_every=2).fit(
-        problem, {"max_iters": 4, "monitor_every": 2}, monitor=monitor)
+    sol = get_solver("dsm", width=16, depth=2, batch=8, M=5, log_every=2).run(
+        problem, Budget(max_iters=4, monitor_every=2), monitor=monitor)
     assert sol.cost.stop_reason == "max_iters" and sol.cost.iters == 4
     # two MLPs (d + 1 -> 16 -> 16 -> d), weights and biases
     assert sol.cost.n_params == 2 * ((2 * 16 + 16) + (16 * 16 + 16) + (16 + 1))
@@ -279,9 +299,9 @@ def test_budget_cost_and_monitor():
     assert list(sol.history["probe"]) == [1.5, 1.5] and seen == [1, 2]
     assert {"iter", "wall_s", "loss", "loss_u", "loss_v"} <= set(sol.history.columns)
 
-    timed = get_solver("dsm", **SMALL).fit(problem, {"max_seconds": 1e-9})
+    timed = get_solver("dsm", **SMALL).run(problem, Budget(max_seconds=1e-9))
     assert timed.cost.stop_reason == "time_budget" and timed.cost.iters == 0
-    done = get_solver("dsm", epochs=2, **SMALL).fit(problem)
+    done = get_solver("dsm", epochs=2, **SMALL).run(problem)
     assert done.cost.stop_reason == "completed" and done.cost.iters == 2
 
 
@@ -291,7 +311,7 @@ def test_budget_cost_and_monitor():
 ])
 def test_option_variants_train(options):
     problem = get_problem("harmonic", d=2, n_steps=20)
-    sol = get_solver("dsm", **SMALL, **options).fit(problem, {"max_iters": 2})
+    sol = get_solver("dsm", **SMALL, **options).run(problem, Budget(max_iters=2))
     assert np.isfinite(sol.history["loss"]).all()
     if options.get("ic") == "loss":
         assert "loss_ic" in sol.history.columns
@@ -305,8 +325,8 @@ def test_chunked_backward_gives_the_same_step(ic):
     the initial condition as a loss term too (its start points sit in the first chunk only)."""
     problem = get_problem("harmonic", d=2, n_steps=20)
     opts = dict(SMALL, dtype="float64", ic=ic)
-    whole = get_solver("dsm", **opts).fit(problem, {"max_iters": 2})
-    chunked = get_solver("dsm", chunk_points=9, **opts).fit(problem, {"max_iters": 2})
+    whole = get_solver("dsm", **opts).run(problem, Budget(max_iters=2))
+    chunked = get_solver("dsm", chunk_points=9, **opts).run(problem, Budget(max_iters=2))
     assert torch.allclose(_params(whole), _params(chunked), rtol=1e-9, atol=1e-12)
 
 
@@ -326,7 +346,7 @@ def test_bad_options_name_valid_values(options, match):
 
 def test_sample_rejects_times_off_grid():
     problem = get_problem("harmonic_1d", n_steps=20)
-    sol = get_solver("dsm", **SMALL).fit(problem, {"max_iters": 0})
+    sol = untrained_solution(get_solver("dsm", **SMALL), problem)
     with pytest.raises(ValueError, match="time grid"):
         sol.sample(5, 0, np.array([0.0, 0.0123]))
 

@@ -62,12 +62,12 @@ THREE = """
 # writes its `checkpoint` (declared RunPath) where the run's process resolves it
 PLUGIN = '''
 from reference.exact import ExactReference
-from solvers.base import Cost, Solution, Solver
+from solvers.base import Cost, DensitySolution, Solver
 from solvers.options import Option, Real, RunPath
 from solvers.training import TrainingLoop
 
 
-class ExactSolution(Solution):
+class ExactSolution(DensitySolution):
     def __init__(self, problem, cost, history):
         super().__init__(problem, cost, history)
         self.reference = ExactReference(problem)
@@ -93,7 +93,7 @@ class Faulty(Solver):
     def supports(self, problem):
         return None if problem.has_exact_solution else "needs a closed form"
 
-    def fit(self, problem, budget=None, monitor=None, progress=False):
+    def fit(self, problem, budget, monitor, progress) -> ExactSolution:
         cost, loss = Cost(), 1.0
         loop = TrainingLoop("faulty", target_iters=40)
         with loop:

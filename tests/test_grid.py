@@ -22,7 +22,7 @@ def test_1d_default_grid_meets_1e4(name):
     Measured: 2nd-order stencil 7.7e-4 (mean); orders 4, 6 and 8 agree to 1e-6, so the
     remaining error is CN's time error O(tau^2): 1.9e-4 with 1 substep, 1.2e-5 with 4."""
     p = get_problem(name)
-    sol = get_solver("grid").fit(p)
+    sol = get_solver("grid").run(p)
     m = evaluate(p, sol, **scored_against(p)).metrics
     assert m["mean_err"] <= 1e-4 and m["var_err"] <= 1e-4
     # u, v from finite differences of psi: 4th-order gradient, well below 1e-2
@@ -73,7 +73,7 @@ def test_harmonic_default_grid_within_1e2(d, tolerance):
     160 points give 2.1e-2, hence order 8). The 1e-2 target leaves a margin of 3x at d = 3.
     psi is not stored: 101 copies of a 160^3 grid would be 6.6 GB."""
     p = get_problem("harmonic", d=d)
-    sol = get_solver("grid", store_psi=False).fit(p)
+    sol = get_solver("grid", store_psi=False).run(p)
     times = evaluation_times(p)
     mean, var = sol.moments(times)
     ref_mean, ref_var = ExactReference(p).moments(times)
@@ -87,7 +87,7 @@ def test_noninteracting_bosons_stay_stationary():
     and the energy stay constant to grid accuracy (the discrete ground state differs from the
     continuum one by O(dx^4), dx = 0.03)."""
     p = get_problem("bosons", d=2, g=0.0)
-    sol = get_solver("grid").fit(p)
+    sol = get_solver("grid").run(p)
     times = evaluation_times(p)
     _, var = sol.moments(times)
     assert np.max(np.abs(var / 0.05 - 1)) < 1e-3
@@ -103,7 +103,7 @@ def test_interacting_bosons_center_of_mass_follows_kohn(method):
     exactly by unsplit CN (to the 2e-11 solve tolerance), to O(tau^2) by the split steps
     (measured 3.9e-8 relative at tau = 1e-3; bounded at 1e-6)."""
     p = get_problem("bosons", d=2, T=0.3, n_steps=300)
-    sol = get_solver("grid", method=method, order=4).fit(p)
+    sol = get_solver("grid", method=method, order=4).run(p)
     times = evaluation_times(p)
     com_mean, com_var = sol.center_of_mass_moments(times)
     assert np.max(np.abs(com_var / 0.025 - 1)) < 2e-3

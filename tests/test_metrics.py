@@ -9,10 +9,10 @@ from dsm_bench import metrics
 from dsm_bench.harness.references import scored_against
 from reference.exact import ExactReference, gaussian_packet_mean, gaussian_packet_variance
 from reference.problems import get_problem
-from solvers.base import Cost, Solution
+from solvers.base import Cost, DensitySolution, SamplerSolution
 
 
-class ExactDensitySolution(Solution):
+class ExactDensitySolution(DensitySolution):
     """A density 'solver' that returns the exact packet: every error must be ~0."""
 
     def __init__(self, problem, shift=0.0):
@@ -34,11 +34,9 @@ class ExactDensitySolution(Solution):
         return self.ref.energy(times)
 
 
-class ExactMarginalSampler(Solution):
+class ExactMarginalSampler(SamplerSolution):
     """Independent draws from the exact marginal at each time: a perfect sampler whose only
     error is sampling noise (its paths are not trajectories, which the metrics do not need)."""
-
-    is_sampler = True
 
     def __init__(self, problem):
         super().__init__(problem, Cost())
@@ -165,9 +163,7 @@ def test_importance_sampled_moments_record_their_ess_and_warn_below_the_threshol
 
     problem = get_problem("harmonic_1d")
 
-    class Weighted:  # the exact density with a chosen ESS per time
-        is_sampler = False
-
+    class Weighted:  # the exact density with a chosen ESS per time (duck-typed: not a sampler)
         def __init__(self, ess_at_end):
             self.reference, self.ess_at_end = ExactReference(problem), ess_at_end
 

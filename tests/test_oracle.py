@@ -13,7 +13,8 @@ from dsm_bench.harness.references import scored_against
 from dsm_bench.metrics import evaluate
 from reference import exact
 from reference.problems import get_problem
-from solvers import SolverConfigError, get_solver
+from solvers import Cost, SolverConfigError, UnsupportedProblem, get_solver
+from solvers.dsm import DSMSolution
 from solvers.nelson import euler_maruyama, sample_initial, sample_paths, time_indices
 
 torch.set_num_threads(1)
@@ -27,7 +28,7 @@ def test_oracle_reproduces_the_measured_floor():
     Bounds at ~4 standard errors above the measurements: mean_err < 0.25, var_err < 0.03.
     The floor is not zero: a lower bound shows that sampling noise is really there."""
     problem = get_problem("harmonic_1d")
-    solution = get_solver("oracle").fit(problem)
+    solution = get_solver("oracle").run(problem)
     metrics = evaluate(problem, solution, **scored_against(problem),
         n_samples=10_000, n_trials=10, seed=0).metrics
     assert 0.02 < metrics["mean_err"] < 0.25
@@ -45,7 +46,7 @@ def test_marginals_do_not_depend_on_nu():
     ref_var = float(exact.gaussian_packet_variance(problem, problem.T))
     ref_mean = float(exact.gaussian_packet_mean(problem, problem.T))
     for nu in (0.25, 2.0):
-        paths = get_solver("oracle", nu=nu).fit(problem).sample(n, 0, t_end)[:, 0, 0]
+        paths = get_solver("oracle", nu=nu).run(problem).sample(n, 0, t_end)[:, 0, 0]
         assert abs(paths.var() / ref_var - 1) < 4 * math.sqrt(2 / n) + 2 * problem.dt
         assert abs(paths.mean() - ref_mean) < 4 * math.sqrt(ref_var / n) + 2 * problem.dt * 0.1
 
@@ -69,7 +70,7 @@ def test_sample_paths_order_batches_and_seeds():
     """Requested times come back in the requested order (repeats allowed); batching does not
     change the shape; a seed fixes the paths and another seed changes them."""
     problem = get_problem("harmonic", d=2, n_steps=50)
-    sol = get_solver("oracle").fit(problem)
+    sol = get_solver("oracle").run(problem)
     times = problem.times[[30, 0, 30, 50]]
     a = sol.sample(37, 4, times)
     assert a.shape == (37, 4, 2)
@@ -91,8 +92,9 @@ def test_dsm_and_oracle_draw_the_same_sampling_noise():
     condition makes its drift exactly the oracle's, so after one step the paths coincide to
     float32 roundoff, and the oracle's floor is the same noise draw that DSM is scored on."""
     problem = get_problem("harmonic", d=2, n_steps=10, phase=0.5)
-    oracle = get_solver("oracle").fit(problem)
-    dsm = get_solver("dsm", width=8, device="cpu").fit(problem, {"max_iters": 0})
+    oracle = get_solver("oracle").run(problem)
+    solver = get_solver("dsm", width=8, device="cpu")
+    dsm = DSMSolution(problem, Cost(), None, solver.build(problem), solver.options)  # untrained
     times = problem.times[[0, 1]]
     a, b = oracle.sample(500, 3, times), dsm.sample(500, 3, times)
     np.testing.assert_array_equal(a[:, 0], b[:, 0])
@@ -102,7 +104,7 @@ def test_dsm_and_oracle_draw_the_same_sampling_noise():
 
 def test_drift_is_exact_and_time_grid_checked():
     problem = get_problem("harmonic_1d_phase")
-    sol = get_solver("oracle").fit(problem)
+    sol = get_solver("oracle").run(problem)
     x = np.linspace(-1, 1, 7)[:, None]
     t = np.linspace(0, 1, 7)
     u, v = sol.drift(x, t)
@@ -116,8 +118,8 @@ def test_problems_without_exact_solution_are_refused():
     problem = get_problem("bosons", d=2)
     solver = get_solver("oracle")
     assert "declares no reference with one" in solver.supports(problem)
-    with pytest.raises(SolverConfigError, match="exact"):
-        solver.fit(problem)
+    with pytest.raises(UnsupportedProblem, match="oracle cannot solve bosons .*exact"):
+        solver.run(problem)
     with pytest.raises(SolverConfigError, match="float32, float64"):
         get_solver("oracle", dtype="half")
     with pytest.raises(SolverConfigError, match="valid options"):

@@ -18,7 +18,7 @@ pytest.importorskip("deepxde")
 from reference import exact  # noqa: E402
 from reference.problems import Problem, get_problem  # noqa: E402
 from reference.problems.harmonic_1d import Harmonic1D  # noqa: E402
-from solvers import get_solver  # noqa: E402
+from solvers import Budget, get_solver  # noqa: E402
 from solvers.base import Cost, SolverConfigError  # noqa: E402
 from solvers.pinn import PINNSolution, schrodinger_residual  # noqa: E402
 from solvers.pinn.residual import psi0_parts_differentiable  # noqa: E402
@@ -169,7 +169,7 @@ def _fit(problem_name="harmonic_1d", budget=None, monitor=None, **options):
     small = {"width": 16, "depth": 2, "num_domain": 200, "num_boundary": 20, "num_initial": 40,
              "log_every": 10, "seed": 0, "device": "cpu", "lbfgs": 0}
     solver = get_solver("pinn", **{**small, **options})
-    return solver.fit(get_problem(problem_name), budget=budget, monitor=monitor)
+    return solver.run(get_problem(problem_name), budget, monitor)
 
 
 @pytest.mark.slow
@@ -200,11 +200,11 @@ def test_short_training_lowers_the_loss(hard):
 
 @pytest.mark.slow
 def test_budgets_set_the_stop_reason_and_lbfgs_runs():
-    solution = _fit(iterations=50, lbfgs=30, lbfgs_chunk=10, budget={"max_iters": 60})
+    solution = _fit(iterations=50, lbfgs=30, lbfgs_chunk=10, budget=Budget(max_iters=60))
     # 50 Adam steps, then L-BFGS capped to the 10 remaining iterations
     assert solution.cost.stop_reason == "max_iters"
     assert 50 < solution.cost.iters <= 60
-    timed = _fit(iterations=10_000, budget={"max_seconds": 0.0})
+    timed = _fit(iterations=10_000, budget=Budget(max_seconds=1e-9))
     assert timed.cost.stop_reason == "time_budget"
     assert timed.cost.iters < 10_000
 
@@ -216,9 +216,9 @@ def test_monitor_is_called_and_recorded():
         calls.append(solution.cost.iters)
         return {"probe_var": float(solution.moments(np.array([0.0]))[1][0, 0])}
 
-    solution = _fit(iterations=20, budget={"monitor_every": 10})
+    solution = _fit(iterations=20, budget=Budget(monitor_every=10))
     assert "probe_var" not in solution.history  # no monitor, no column
-    solution = _fit(iterations=20, budget={"monitor_every": 10}, monitor=monitor)
+    solution = _fit(iterations=20, budget=Budget(monitor_every=10), monitor=monitor)
     assert calls == [0, 10, 20]
     rows = solution.history.set_index("iter")
     assert rows.loc[20, "probe_var"] == pytest.approx(0.1, rel=1e-4)  # hard IC: var(0) = 0.1
@@ -236,7 +236,7 @@ def test_nan_loss_names_the_term():
     # the loop names the term and the iteration (in either order of its message)
     with pytest.raises(TrainingDiverged, match=r"(loss_pde_re is nan at iteration 0\b|"
                                                r"iteration 0\b.*loss_pde_re is nan)"):
-        solver.fit(problem)
+        solver.run(problem)
 
 
 def test_infinite_loss_mid_training_stops_and_names_term_and_iteration(monkeypatch):
@@ -277,7 +277,7 @@ def test_time_budget_stops_training_and_excludes_the_monitor():
         return {}
 
     tic = time.perf_counter()
-    solution = _fit(iterations=100_000, budget={"max_seconds": 1.0, "monitor_every": 20},
+    solution = _fit(iterations=100_000, budget=Budget(max_seconds=1.0, monitor_every=20),
                     monitor=slow_monitor)
     wall = time.perf_counter() - tic
     cost = solution.cost
@@ -345,7 +345,7 @@ def test_high_dimension_uses_pseudo_points_and_importance_sampling():
                         lbfgs=0, device="cpu", is_samples=500, marginal_samples=8)
     problem = get_problem("harmonic", d=5)
     assert solver.train_distribution(problem) == "pseudo"
-    solution = solver.fit(problem)
+    solution = solver.run(problem)
     assert solution.integration == "importance"
     assert solution.config["is_samples"] == 500
     mean, var = solution.moments(np.array([0.0, 1.0]))
@@ -457,7 +457,7 @@ def test_high_dimension_trains_with_the_stochastic_laplacian_and_every_option():
                         precision="float64", log_every=3)
     problem = get_problem("harmonic", d=20)
     assert solver.laplacian(problem) == ("hutchinson", 2)
-    solution = solver.fit(problem)
+    solution = solver.run(problem)
     assert solution.cost.iters == 6 and solution.cost.dtype == "float64"
     assert np.all(np.isfinite(solution.history["loss"]))
     ess = solution.importance_ess(np.array([0.0, 1.0]))

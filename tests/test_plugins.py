@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 GOOD = '''
 import numpy as np
 from reference.exact import ExactReference
-from solvers.base import Cost, Solution, Solver
+from solvers.base import Cost, DensitySolution, Solver
 from solvers.options import Integer, Option
 
-class ExactSolution(Solution):
+class ExactSolution(DensitySolution):
     def __init__(self, problem, cost, scale):
         super().__init__(problem, cost)
         self.reference, self.scale = ExactReference(problem), scale
@@ -48,7 +48,7 @@ class ExactPacket(Solver):
     def supports(self, problem):
         return None if problem.has_exact_solution else "needs a closed form"
 
-    def fit(self, problem, budget=None, monitor=None, progress=False):
+    def fit(self, problem, budget, monitor, progress) -> ExactSolution:
         return ExactSolution(problem, Cost(), self.options["scale"])
 '''
 
@@ -62,6 +62,14 @@ NO_LABEL = GOOD.replace('    label = "exact packet (plugin)"\n', "    label = ''
 NO_FIT = GOOD.replace("    def fit(self, problem", "    def fit_renamed(self, problem")
 
 IMPORT_ERROR = "import a_module_that_does_not_exist\n" + GOOD
+
+NO_KIND = GOOD.replace(") -> ExactSolution:", "):")
+
+# an incomplete Solution: refused when the plugin loads, not when a run is evaluated
+NO_MOMENTS = GOOD.replace("    def moments(self, times):", "    def moments_renamed(self, times):")
+
+RETURNS_NONE = GOOD.replace('        return ExactSolution(problem, Cost(), self.options["scale"])',
+                            "        return None")
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
@@ -126,6 +134,8 @@ def test_no_builtin_solver_option_is_shadowed_by_a_setting():
     (NO_LABEL, "label must be a non-empty string"),
     (NO_FIT, "does not implement fit"),
     (IMPORT_ERROR, "failed to import: ModuleNotFoundError"),
+    (NO_KIND, "fit must declare the Solution class it returns"),
+    (NO_MOMENTS, "its Solution ExactSolution does not implement moments"),
 ])
 def test_a_broken_plugin_is_refused_with_exit_2_naming_it(tmp_path, source, expected):
     path = plugin(tmp_path, source, "broken.py")
@@ -154,16 +164,26 @@ def test_fit_that_raises_and_nan_moments_fail_cleanly(tmp_path):
         assert expected in out.stderr and "Traceback" not in out.stderr
 
 
+def test_a_fit_that_returns_none_is_refused_with_exit_2_naming_the_plugin(tmp_path):
+    path = plugin(tmp_path, RETURNS_NONE, "returns_none.py")
+    out = cli("solve", "exactpacket", "harmonic_1d", "--plugin", str(path), "-q")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert ("solver 'exactpacket'" in out.stderr and "returns_none.py" in out.stderr
+            and "fit returned NoneType, not ExactSolution" in out.stderr), out.stderr
+
+
 @pytest.mark.slow
 def test_a_suite_names_its_plugins_and_a_failing_plugin_costs_one_row(tmp_path):
     plugin(tmp_path, GOOD, "good.py")
     plugin(tmp_path, RAISES.replace('"exactpacket"', '"raiser"'), "raiser.py")
+    plugin(tmp_path, RETURNS_NONE.replace('"exactpacket"', '"noner"'), "noner.py")
     suite = tmp_path / "plugged.toml"
     suite.write_text(textwrap.dedent("""
         name = "plugged"
-        plugins = ["good.py", "raiser.py"]
+        plugins = ["good.py", "raiser.py", "noner.py"]
         [[runs]]
-        solvers = ["exactpacket", "raiser", "grid"]
+        solvers = ["exactpacket", "raiser", "noner", "grid"]
         problems = ["harmonic_1d"]
     """))
     out = cli("run", "--suite", str(suite), "--out", str(tmp_path / "res"), "--no-report",
@@ -176,4 +196,8 @@ def test_a_suite_names_its_plugins_and_a_failing_plugin_costs_one_row(tmp_path):
     assert by_solver.loc["exactpacket", "var_err"] < 1e-12  # the exact variance, scale 1
     assert by_solver.loc["raiser", "status"] == "failed"
     assert "blew up on purpose" in by_solver.loc["raiser", "message"]
+    assert by_solver.loc["noner", "status"] == "failed"
+    assert by_solver.loc["noner", "message"].startswith(
+        "SolutionContractError: solver 'noner' (")
+    assert "noner.py): fit returned NoneType, not ExactSolution" in by_solver.loc["noner", "message"]
     assert by_solver.loc["grid", "status"] == "ok"

@@ -22,7 +22,7 @@ from dsm_bench.pooled import (
 from reference import exact
 from reference.exact import ExactReference
 from reference.problems import get_problem
-from solvers.base import Cost, Solution
+from solvers.base import Cost, SamplerSolution
 from solvers.oracle import OracleSolution, OracleSolver
 
 
@@ -118,7 +118,7 @@ def test_pooling_divides_the_noise_of_a_perfect_sampler():
     exchangeable coordinates: about 1/sqrt(K d) of the per-trial one (K d = 16 here; the
     per-trial noise is close to its Gaussian size sqrt(2 / n))."""
     p = get_problem("harmonic", d=2, n_steps=100)
-    oracle = OracleSolver().fit(p)
+    oracle = OracleSolver().run(p)
     m = metrics.evaluate(p, oracle, **scored_against(p),
         n_samples=1000, n_trials=8, seed=0, n_eval_times=21,
                          n_drift_samples=200).metrics
@@ -144,7 +144,7 @@ def _scored_pair(problem, solution_a, solution_b, **evaluation):
 def test_oracle_against_itself_on_two_seeds_is_on_the_floor():
     """Two independent draws of the floor: the excess interval contains 0."""
     p = get_problem("harmonic", d=1, n_steps=100)
-    first, second = OracleSolver(seed=0).fit(p), OracleSolver(seed=1).fit(p)
+    first, second = OracleSolver(seed=0).run(p), OracleSolver(seed=1).run(p)
     _, _, ex = _scored_pair(p, first, second, n_samples=1000, n_trials=8, seed=0,
                             n_eval_times=21, n_drift_samples=200)
     for moment in ("mean", "var"):
@@ -159,7 +159,7 @@ def test_scaled_osmotic_velocity_gives_its_analytic_excess():
     100 steps the chain's O(dt) bias (0.4 %) and c = 1.05's model error (a few 0.1 %) cancel
     in part, and at this sample count the pooled noise (0.4 %) would hide either."""
     p = get_problem("harmonic", d=3, n_steps=100)
-    oracle = OracleSolver().fit(p)
+    oracle = OracleSolver().run(p)
     scaled = ScaledOsmoticOracle(p, oracle.cost, nu=1.0, dtype="float32", seed=0)
     n, k = 4000, 10
     _, _, ex = _scored_pair(p, scaled, oracle, n_samples=n, n_trials=k, seed=0,
@@ -172,13 +172,11 @@ def test_scaled_osmotic_velocity_gives_its_analytic_excess():
     assert ex["var"].lo <= analytic <= ex["var"].hi, (analytic, ex["var"])
 
 
-class WidenedMarginalSampler(Solution):
+class WidenedMarginalSampler(SamplerSolution):
     """Independent draws of N(m(t), ((1 + eps) s(t))^2) in every coordinate at every time:
     the exact marginal with its width off by 1 + eps, so its W1 to the exact marginal is
     eps s(t) E|Z| = eps s(t) sqrt(2/pi). Draws are independent across times (not paths),
     so the noise of the metrics is independent across evaluation times."""
-
-    is_sampler = True
 
     def __init__(self, problem, eps: float):
         super().__init__(problem, Cost())

@@ -51,7 +51,7 @@ def relative_l2(estimate: np.ndarray, reference: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def harmonic_1d():
     problem = get_problem("harmonic_1d")
-    return problem, SplitStepSolver().fit(problem)
+    return problem, SplitStepSolver().run(problem)
 
 
 # ----------------------------------------------------------------------------- the plugin
@@ -92,7 +92,7 @@ def test_times_must_be_stored(harmonic_1d):
 @pytest.mark.parametrize("name", ["harmonic_1d", "harmonic_1d_phase"])
 def test_gaussian_packet_moments(name):
     problem = get_problem(name)
-    solution = SplitStepSolver().fit(problem)
+    solution = SplitStepSolver().run(problem)
     times = evaluation_times(problem)
     mean, var = solution.moments(times)
     mean_ref, var_ref = ExactReference(problem).moments(times)
@@ -107,7 +107,7 @@ def test_strang_is_second_order_in_time():
     for n_steps in (100, 200):
         problem = get_problem("harmonic_1d_phase", n_steps=n_steps)
         times = evaluation_times(problem)
-        mean = SplitStepSolver().fit(problem).moments(times)[0]
+        mean = SplitStepSolver().run(problem).moments(times)[0]
         errors.append(relative_l2(mean, ExactReference(problem).moments(times)[0]))
     # C dt^2 (1 + O(dt^2)): halving dt divides the error by 4 up to a few per cent (the time
     # error, ~3e-5 at dt = 1e-2, is 1000 times the spatial one)
@@ -116,7 +116,7 @@ def test_strang_is_second_order_in_time():
 
 def test_spectral_in_space(harmonic_1d):
     problem, coarse = harmonic_1d
-    fine = SplitStepSolver(n_points=2 * coarse.grid.n).fit(problem)
+    fine = SplitStepSolver(n_points=2 * coarse.grid.n).run(problem)
     times = evaluation_times(problem)
     # dx already resolves psi's spectrum to e^-18: halving it changes the variance only at the
     # level of that tail times the moment's weight, far below 1e-9 (no dx^p error term)
@@ -157,7 +157,7 @@ def test_drift_matches_the_packet(harmonic_1d):
 def test_harmonic_2d_is_the_product_of_1d_packets():
     # hbar = 0.1 keeps the grid small (k ~ 1 / hbar); the packet needs a box of 2.5 at this hbar
     problem = get_problem("harmonic", d=2, hbar=0.1)
-    solution = SplitStepSolver(half_width=2.5).fit(problem)
+    solution = SplitStepSolver(half_width=2.5).run(problem)
     times = evaluation_times(problem)
     mean, var = solution.moments(times)
     mean_ref, var_ref = ExactReference(problem).moments(times)
@@ -168,7 +168,7 @@ def test_harmonic_2d_is_the_product_of_1d_packets():
 @pytest.mark.slow
 def test_harmonic_3d_is_the_product_of_1d_packets():
     problem = get_problem("harmonic", d=3, hbar=0.1)
-    solution = SplitStepSolver(half_width=2.5).fit(problem)
+    solution = SplitStepSolver(half_width=2.5).run(problem)
     times = evaluation_times(problem)
     mean, var = solution.moments(times)
     mean_ref, var_ref = ExactReference(problem).moments(times)
@@ -178,7 +178,7 @@ def test_harmonic_3d_is_the_product_of_1d_packets():
 
 def test_free_singular_spreads_exactly():
     problem = get_problem("free_singular")
-    solution = SplitStepSolver().fit(problem)
+    solution = SplitStepSolver().run(problem)
     times = evaluation_times(problem)
     mean, var = solution.moments(times)
     var_ref = 1e-4 + 0.25 * times**2  # (hbar/m)^2 + (hbar t / (2 m s0))^2 with s0 = hbar/m
@@ -195,7 +195,7 @@ def test_free_singular_spreads_exactly():
 @pytest.fixture(scope="module")
 def bosons_2():
     problem = get_problem("bosons", d=2)
-    return problem, SplitStepSolver().fit(problem)
+    return problem, SplitStepSolver().run(problem)
 
 
 def test_bosons_grid_rule_widens_the_problem_box(bosons_2):
@@ -222,7 +222,7 @@ def test_bosons_energy_is_conserved_to_second_order():
     times = evaluation_times(problem)
     drifts = []
     for substeps in (1, 2):
-        solution = SplitStepSolver(half_width=2.25, substeps=substeps).fit(problem)
+        solution = SplitStepSolver(half_width=2.25, substeps=substeps).run(problem)
         energy = solution.energy(times)
         drifts.append(np.abs(energy / energy[0] - 1).max())
     # E(0) is the closed form up to the spectral tail
@@ -238,7 +238,7 @@ def test_bosons_agree_with_crank_nicolson(bosons_2):
 
     problem, solution = bosons_2
     times = evaluation_times(problem)
-    grid = GridSolver().fit(problem)
+    grid = GridSolver().run(problem)
     # the split-step error is ~1e-8 here (halving dt changes var by 2e-8); the difference is
     # Crank-Nicolson's: its phase error per unit time is W^3 dt^2 / 12 for a mode of frequency
     # W = E / hbar ~ 5.5 (1.4e-5), and its walls at +-1.5 reflect the 1e-6 edge density
@@ -252,8 +252,8 @@ def test_bosons_3_agree_with_crank_nicolson():
 
     problem = get_problem("bosons", d=3)
     times = evaluation_times(problem)
-    solution = SplitStepSolver(n_points=50, half_width=2.5).fit(problem)
-    grid = GridSolver().fit(problem)
+    solution = SplitStepSolver(n_points=50, half_width=2.5).run(problem)
+    grid = GridSolver().run(problem)
     # 50^3 on [-2.5, 2.5] meets the grid rule (the default, finer grid agrees to 1e-10), so the
     # difference is Crank-Nicolson's: the marginal spreads past its walls at +-1.5 by T = 1,
     # which costs it 1.4e-3 on Kohn's centre-of-mass variance

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from reference.problems import get_problem
-from solvers import SolverConfigError
+from solvers import Budget, SolverConfigError
 
 HAS_NETKET = importlib.util.find_spec("netket") is not None
 if HAS_NETKET:
@@ -39,7 +39,7 @@ TINY = dict(n_max=4, vmc_samples=256, n_chains=16, sweep_size=4, n_discard=10)
 def stationary():
     """Five Euler steps from the non-interacting ground state (g = 0, n = 2)."""
     problem = get_problem("bosons", d=2, g=0.0)
-    return problem, TVMCSolver(**TINY).fit(problem, budget={"max_iters": 5})
+    return problem, TVMCSolver(**TINY).run(problem, budget=Budget(max_iters=5))
 
 
 @needs_netket
@@ -103,7 +103,7 @@ def test_sampling_is_deterministic_per_seed(stationary):
 @needs_netket
 def test_time_budget_stops_at_a_step_and_says_how_far_it_got():
     problem = get_problem("bosons", d=2, g=0.0)
-    solution = TVMCSolver(**TINY).fit(problem, budget={"max_seconds": 0.0})
+    solution = TVMCSolver(**TINY).run(problem, budget=Budget(max_seconds=1e-9))
     assert solution.cost.iters == 0 and solution.cost.stop_reason == "time_budget"
     assert solution.sample(10, 0, np.array([0.0])).shape == (10, 1, 2)
     with pytest.raises(ValueError, match=r"reached t=0 of T=1 .*time_budget"):

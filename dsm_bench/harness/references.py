@@ -26,7 +26,7 @@ def reference_for(problem: Problem, grid_options: dict[str, Any] | None = None) 
 
         solver = GridSolver(**(grid_options or {}))
         if solver.supports(problem) is None:
-            return solver.fit(problem), "grid"
+            return solver.run(problem), "grid"
     return None, "none"
 
 

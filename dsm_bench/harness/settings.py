@@ -7,14 +7,11 @@ import math
 from typing import Any
 
 from reference.problems import problem_option_names
+from solvers.budget import BUDGET_OPTIONS as BUDGET_OPTIONS  # re-exported: --set, suites
 from solvers.options import Integer, Option, Real
 
-# budgets, evaluation settings and per-run limits, declared once for --set and suites alike
-BUDGET_OPTIONS = {
-    "max_iters": Option(None, Integer(1), "training iterations (epochs, optimiser steps)"),
-    "max_seconds": Option(None, Real(0, closed="neither"), "training seconds, pauses excluded"),
-    "monitor_every": Option(None, Integer(1), "record cheap errors every N iterations"),
-}
+# evaluation settings and per-run limits, declared once for --set and suites alike (the
+# budget's keys: solvers.budget)
 EVALUATION_OPTIONS = {
     "n_samples": Option(10_000, Integer(1), "samples per trial (sampled solutions)"),
     "n_trials": Option(10, Integer(1), "independent sampling trials"),

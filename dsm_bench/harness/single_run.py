@@ -6,6 +6,7 @@ computed here and only here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -15,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dsm_bench.harness.provenance import now_utc, provenance
 from dsm_bench.harness.references import reference_for
 from dsm_bench.harness.settings import EVALUATION_OPTIONS
@@ -23,10 +26,12 @@ from dsm_bench.schema import COLUMNS, COST, METRICS
 from reference.problems import Problem, get_problem
 from solvers import get_solver, load_plugin, solver_class
 from solvers.base import peak_memory
+from solvers.budget import Budget
 from solvers.options import constrains_run_path
 
-__all__ = ["RunSpec", "RunResult", "run_one", "solver_options_with_seed", "infeasible_reason",
-           "failed_row", "build_problem", "resolved_config_or_none", "run_path_errors"]
+__all__ = ["RunSpec", "RunResult", "SolutionDiverged", "run_one", "solver_options_with_seed",
+           "infeasible_reason", "failed_row", "build_problem", "require_moments_in_scale",
+           "resolved_config_or_none", "run_path_errors"]
 
 DEFAULT_EVALUATION = {key: option.default for key, option in EVALUATION_OPTIONS.items()}
 
@@ -182,26 +187,23 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
     source = provenance()
     problem = build_problem(spec)
     solver = _build_solver(spec)
-    reason = solver.supports(problem)
-    if reason is not None:
-        raise ValueError(f"infeasible: {reason}")
+    budget = Budget.from_dict(spec.budget)
+    if monitor_every:
+        budget = dataclasses.replace(budget, monitor_every=monitor_every)
     reference, reference_kind = reference_for(problem)
     if solver.is_reference and reference_kind == "grid":
         # the grid would be scored against itself: errors of 0 that mean nothing
         reference, reference_kind = None, "self"
-    budget = dict(spec.budget)
-    monitor = None
-    monitor_every = monitor_every or budget.get("monitor_every")
-    if monitor_every:
-        budget["monitor_every"] = monitor_every
-        monitor = _training_monitor(problem, reference, reference_kind)
-    solution = solver.fit(problem, budget=budget, monitor=monitor, progress=progress)
+    monitor = (_training_monitor(problem, reference, reference_kind) if budget.monitor_every
+               else None)
+    solution = solver.run(problem, budget, monitor, progress)  # supports() checked, fit timed
     ev = spec.evaluation
     evaluation = evaluate(
         problem, solution, reference=reference, reference_kind=reference_kind,
         n_samples=int(ev["n_samples"]), n_trials=int(ev["n_trials"]),
         seed=int(ev["eval_seed"]), n_eval_times=int(ev["n_eval_times"]),
     )
+    require_moments_in_scale(problem, evaluation.series)
     cost = solution.cost.as_dict()
     cost["eval_s"] = evaluation.metrics.pop("eval_s")
     cost["peak_rss_mb"] = max(cost.get("peak_rss_mb") or 0.0, peak_memory()[0])
@@ -226,6 +228,35 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
         "training": _jsonable(dict(getattr(solution.history, "attrs", {}) or {})),
     }
     return RunResult(row=row, artifact=artifact, solution=solution)
+
+
+# a solution whose moments lie this many times the problem's box away has diverged, whatever
+# its training loop saw (a run that ends inside the loop's divergence warm-up is judged here)
+SCALE_BOUND = 1e3
+
+
+class SolutionDiverged(FloatingPointError):
+    """The evaluated moments are non-finite or beyond ``SCALE_BOUND`` times the box."""
+
+    stop_reason = "diverged"  # the failed row's stop reason, as for TrainingDiverged
+
+
+def require_moments_in_scale(problem: Problem, series: dict[str, Any]) -> None:
+    """Raise ``SolutionDiverged`` naming the first time at which the evaluated mean or
+    standard deviation (``series``) leaves ``SCALE_BOUND`` times the problem's box."""
+    lo, hi = problem.box
+    bound = SCALE_BOUND * max(abs(lo), abs(hi), hi - lo)
+    mean = np.asarray(series["mean"], dtype=float)
+    var = np.asarray(series["var"], dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad_mean, bad_var = ~(np.abs(mean) <= bound), ~(var <= bound**2)  # NaN is bad too
+    if bad_mean.any() or bad_var.any():
+        i = int(np.argmax(bad_mean | bad_var))
+        what = f"mean {mean[i]:.3g}" if bad_mean[i] else f"variance {var[i]:.3g}"
+        raise SolutionDiverged(
+            f"the solution diverged: at t = {series['times'][i]:g} its {what} is beyond "
+            f"{SCALE_BOUND:g} times the box [{lo:g}, {hi:g}] (lower lr or check the problem "
+            "scales)")
 
 
 def _training_monitor(problem: Problem, reference, reference_kind: str):

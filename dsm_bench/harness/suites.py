@@ -124,7 +124,7 @@ class SuiteRun:
         )
 
     def build(self):
-        """(problem, solver, budget) ready for ``solver.fit(problem, budget=budget)``, built as
+        """(problem, solver, budget) ready for ``solver.run(problem, budget)``, built as
         ``dsm_bench.harness.single_run`` builds them (used by the asv benchmarks)."""
         from dsm_bench.harness.single_run import build_problem
         from solvers import get_solver
@@ -138,7 +138,9 @@ class SuiteRun:
 
         solver = get_solver(self.solver, **solver_options_with_seed(self.solver, self.seed,
                                                                     self.solver_options))
-        return build_problem(spec), solver, dict(self.budget)
+        from solvers.budget import Budget
+
+        return build_problem(spec), solver, Budget.from_dict(self.budget)
 
     @property
     def label(self) -> str:

@@ -16,30 +16,31 @@ training points' interpolation step) take a plain, allocating pass.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from reference.problems import Problem
 from solvers.dsm.activations import folded_form, in_place
-
-if TYPE_CHECKING:
-    from solvers.dsm.networks import DSMNetworks
 
 __all__ = ["FusedDrift"]
 
 
 class FusedDrift:
-    """b(x, t) = v + nu u of a ``DSMNetworks`` pair, weights folded and taken at construction."""
+    """b(x, t) = v + nu u of the two MLPs N_u, N_v given by their linear layers (input,
+    hidden..., output; ``DSMNetworks.drift_function`` passes them), weights folded and taken
+    at construction. built_in: u = u_0 + t N_u, v = v_0 + t N_v (the problem's u_0, v_0)."""
 
     # only fixed-shape kernels and no host synchronisation: a CUDA graph may capture a call
     graph_safe = True
 
-    def __init__(self, nets: DSMNetworks, nu: float):
-        alpha, beta, gamma, g = folded_form(nets.net_u.activation)
+    def __init__(self, layers_u: Sequence[nn.Linear], layers_v: Sequence[nn.Linear],
+                 activation: str, problem: Problem, built_in: bool, nu: float):
+        alpha, beta, gamma, g = folded_form(activation)
         self.g, self.g_ = g, in_place(g)
-        self.problem, self.built_in, self.nu = nets.problem, nets.ic_built_in, nu
-        d = nets.problem.d
+        self.problem, self.built_in, self.nu = problem, built_in, nu
+        d = problem.d
 
         def folded(layer: nn.Linear, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
             # a layer reading h instead of a: (alpha W, b + gamma W 1), times scale
@@ -47,15 +48,15 @@ class FusedDrift:
                     scale * (layer.bias + gamma * layer.weight.sum(1)))
 
         with torch.no_grad():
-            first = [n.layers[0] for n in (nets.net_u, nets.net_v)]
+            first = [layers_u[0], layers_v[0]]
             w_in = beta * torch.cat([f.weight for f in first])  # (2 width, d + 1)
             self.b_in = beta * torch.cat([f.bias for f in first])
             self.w_in_x, self.w_in_t = w_in[:, :d].T.contiguous(), w_in[:, d].contiguous()
             self.hidden = []
-            for lu, lv in zip(nets.net_u.layers[1:], nets.net_v.layers[1:], strict=True):
+            for lu, lv in zip(layers_u[1:-1], layers_v[1:-1], strict=True):
                 (wu, bu), (wv, bv) = folded(lu, beta), folded(lv, beta)
                 self.hidden.append((wu.T.contiguous(), bu, wv.T.contiguous(), bv))
-            (wu, bu), (wv, bv) = folded(nets.net_u.out, 1.0), folded(nets.net_v.out, 1.0)
+            (wu, bu), (wv, bv) = folded(layers_u[-1], 1.0), folded(layers_v[-1], 1.0)
             self.w_out_u, self.w_out_v = (nu * wu).T.contiguous(), wv.T.contiguous()  # (width, d)
             self.b_out = nu * bu + bv
         self.width = w_in.shape[0] // 2

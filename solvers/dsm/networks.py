@@ -183,7 +183,9 @@ class DSMNetworks(nn.Module):
     def drift_function(self, nu: float) -> FusedDrift:
         """b(x, t) = v + nu u for simulation (no gradients): both networks fused, the
         activation's cheaper form folded into the weights (taken now), buffers reused."""
-        return FusedDrift(self, nu)
+        u, v = self.net_u, self.net_v
+        return FusedDrift([*u.layers, u.out], [*v.layers, v.out], u.activation, self.problem,
+                          self.ic_built_in, nu)
 
     def u(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.velocities(x, t)[0]

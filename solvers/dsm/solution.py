@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from reference.problems import Problem
-from solvers.base import Cost, Solution
+from solvers.base import Cost, SamplerSolution
 from solvers.dsm.checkpoint import FORMAT, atomic_save, history_records, problem_from_config
 from solvers.dsm.networks import DTYPES, DSMNetworks, build_networks
 from solvers.nelson import sample_paths
@@ -18,10 +18,8 @@ from solvers.nelson import sample_paths
 __all__ = ["DSMSolution"]
 
 
-class DSMSolution(Solution):
+class DSMSolution(SamplerSolution):
     """A trained DSM model: samples Nelson's process with the learned drift v + nu u."""
-
-    is_sampler = True
 
     def __init__(self, problem: Problem, cost: Cost, history: pd.DataFrame | None,
                  nets: DSMNetworks, options: dict[str, Any]):

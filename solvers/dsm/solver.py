@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 
 from reference.problems import Problem
-from solvers.base import Cost, Monitor, Solver, SolverConfigError
+from solvers.base import Budget, Cost, Monitor, Solver, SolverConfigError
 from solvers.dsm.activations import ACTIVATIONS
 from solvers.dsm.checkpoint import resume_training, save_training
 from solvers.dsm.equations import initial_condition_loss, loss_terms, rademacher_probes
@@ -48,7 +48,6 @@ class DSMSolver(Solver):
     short_label = "DSM"
     color = "#0072B2"  # Okabe-Ito blue
     trained = True
-    sampler = True
     # float reorderings between machines grow over the iterations: 10 % on top of sampling
     tolerance = 0.10
     option_specs: ClassVar[dict[str, Option]] = {
@@ -133,19 +132,12 @@ class DSMSolver(Solver):
         floor = o["lr"] * o["lr_decay"]
         return float(floor + 0.5 * (o["lr"] - floor) * (1 + math.cos(math.pi * fraction)))
 
-    def fit(
-        self,
-        problem: Problem,
-        budget: dict[str, Any] | None = None,
-        monitor: Monitor | None = None,
-        progress: bool = False,
-    ) -> DSMSolution:
+    def fit(self, problem: Problem, budget: Budget, monitor: Monitor | None,
+            progress: bool) -> DSMSolution:
+        """Train for ``budget.max_iters`` epochs (``epochs`` when None), or until
+        ``budget.max_seconds`` of training."""
         o = self.options
-        budget = dict(budget or {})
-        max_iters = budget.get("max_iters")
-        target = int(max_iters) if max_iters is not None else int(o["epochs"])
-        if target < 0:
-            raise SolverConfigError(f"dsm: max_iters={max_iters!r} must be >= 0")
+        target = budget.max_iters if budget.max_iters is not None else int(o["epochs"])
         if o["threads"]:
             torch.set_num_threads(int(o["threads"]))
         device = self.device()
@@ -174,13 +166,13 @@ class DSMSolver(Solver):
                           **state)
 
         loop = TrainingLoop(
-            "dsm", target_iters=target, max_seconds=budget.get("max_seconds"),
-            stop_at_target="max_iters" if max_iters is not None else "completed",
+            "dsm", target_iters=target, max_seconds=budget.max_seconds,
+            stop_at_target="max_iters" if budget.max_iters is not None else "completed",
             log_every=o["log_every"],
             # the NaN check brings the losses to the host: free on a CPU, a sync on CUDA
             check_every=1 if device.type == "cpu" else o["log_every"],
             progress=progress, monitor=monitor,
-            monitor_every=int(budget.get("monitor_every") or 0), snapshot=snapshot,
+            monitor_every=budget.monitor_every or 0, snapshot=snapshot,
             after_pause=nets.train, checkpoint=save if path else None,
             checkpoint_every=o["checkpoint_every"], device=str(device), start_iter=iteration,
             start_seconds=train_s, history=rows)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from reference.problems import Problem
-from solvers.base import Cost, Solution
+from solvers.base import Cost, DensitySolution
 
 __all__ = ["DEFAULT_GRID_POINTS", "INTEGRATIONS", "PINNSolution"]
 
@@ -34,7 +34,7 @@ INTEGRATIONS = ("auto", "grid", "importance")
 DEFAULT_GRID_POINTS = {1: 2048, 2: 160, 3: 40}
 
 
-class PINNSolution(Solution):
+class PINNSolution(DensitySolution):
     """psi(x, t) from a network ``model``: (N, d + 1) tensor (x, t) -> (N, 2) (Re, Im psi).
 
     Integrals over |psi|^2 are self-normalised (the net's norm is not exactly 1):
@@ -47,8 +47,6 @@ class PINNSolution(Solution):
       standard normal draws (seed ``is_seed``) are used at every time. Outside the box psi = 0
       (the walls of the training domain).
     """
-
-    is_sampler = False
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from reference.problems import Problem
-from solvers.base import Cost, Monitor, Solver, SolverConfigError
+from solvers.base import Budget, Cost, Monitor, Solver, SolverConfigError
 from solvers.options import Boolean, Choice, Constraint, Integer, Option, Real
 from solvers.pinn.backend import import_deepxde
 from solvers.pinn.callback import loop_callback
@@ -76,7 +76,6 @@ class PINNSolver(Solver):
     short_label = "PINN"
     color = "#D55E00"  # Okabe-Ito vermillion
     trained = True
-    sampler = False
     tolerance = 0.25  # unconverged at smoke budgets: errors move with the machine's speed
     option_specs = {
         "width": Option(64, Integer(1), "hidden units per layer"),
@@ -238,13 +237,8 @@ class PINNSolver(Solver):
         return dde.Model(data, net), terms
 
     # ------------------------------------------------------------------ fit
-    def fit(
-        self,
-        problem: Problem,
-        budget: dict[str, Any] | None = None,
-        monitor: Monitor | None = None,
-        progress: bool = False,
-    ) -> PINNSolution:
+    def fit(self, problem: Problem, budget: Budget, monitor: Monitor | None,
+            progress: bool) -> PINNSolution:
         import torch
 
         o = self.options
@@ -259,26 +253,26 @@ class PINNSolver(Solver):
                 dde.config.set_default_float(o["precision"])
                 dde.config.set_random_seed(o["seed"])
             torch.set_default_device(device)
-            return self._fit(problem, dde, device, dict(budget or {}), monitor, progress)
+            return self._fit(problem, dde, device, budget, monitor, progress)
         finally:
             torch.set_default_device(previous[0])
             torch.set_default_dtype(previous[1])
             torch.set_num_threads(previous[2])
 
-    def _fit(self, problem: Problem, dde: Any, device: str, budget: dict[str, Any],
+    def _fit(self, problem: Problem, dde: Any, device: str, budget: Budget,
              monitor: Monitor | None, progress: bool) -> PINNSolution:
         o = self.options
         model, terms = self.build(problem)
         weights = [self.pde_weight(problem)] * 2 + [1.0] * (len(terms) - 2)
-        n_adam, n_lbfgs = self.iteration_plan(budget.get("max_iters"))
+        n_adam, n_lbfgs = self.iteration_plan(budget.max_iters)
         cut = n_adam + n_lbfgs < o["iterations"] + o["lbfgs"]
         loop = TrainingLoop(
             f"pinn {problem.name} d={problem.d}", target_iters=n_adam + n_lbfgs,
-            max_seconds=budget.get("max_seconds"),
+            max_seconds=budget.max_seconds,
             stop_at_target="max_iters" if cut else "completed",
             # DeepXDE decides the log cadence (display_every): a row at every step with losses
             log_every=1, progress=progress,
-            monitor=monitor, monitor_every=int(budget.get("monitor_every") or 0),
+            monitor=monitor, monitor_every=budget.monitor_every or 0,
             snapshot=lambda: self.solution(problem, model.net, Cost(iters=loop.iteration), None,
                                            device),
             after_pause=model.net.train, device=device,

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from reference.problems import Problem
-from solvers.base import Cost, Solution
+from solvers.base import Cost, SamplerSolution
 
 __all__ = ["TVMCSolution"]
 
@@ -36,11 +36,9 @@ LADDER_TIME = 0.01  # time between two rungs of the proposal ladder
 EVAL_BATCH = 65_536
 
 
-class TVMCSolution(Solution):
+class TVMCSolution(SamplerSolution):
     """States psi_k at the step times t_k = k dt, k = 0 .. steps done; ``horizon`` is the last
     time reached (T unless the budget stopped the integration)."""
-
-    is_sampler = True
 
     def __init__(self, problem: Problem, cost: Cost, history: pd.DataFrame | None, *,
                  log_psi: Callable, unravel: Callable, parameters: list[np.ndarray], dt: float,

@@ -24,7 +24,7 @@ from jax.flatten_util import ravel_pytree
 
 from reference.problems import Problem
 from reference.problems.trap import TrappedGaussian
-from solvers.base import Cost, Monitor, Solver, SolverConfigError
+from solvers.base import Budget, Cost, Monitor, Solver, SolverConfigError
 from solvers.options import Boolean, Choice, Integer, NoneOr, Option, Real
 from solvers.training import TrainingDiverged, TrainingLoop
 from solvers.tvmc.ansatz import HermiteJastrow
@@ -45,7 +45,6 @@ class TVMCSolver(Solver):
     short_label = "t-VMC"
     color = "#E69F00"  # Okabe-Ito orange
     trained = True
-    sampler = True
     tolerance = 0.25
     option_specs: ClassVar[dict[str, Option]] = {
         "n_max": Option(20, Integer(0, 60), "highest Hermite function of the one-body basis"),
@@ -126,18 +125,13 @@ class TVMCSolver(Solver):
             driver = nkx.driver.TDVP(hamiltonian, state, integrator, qgt=qgt)
         return state, hamiltonian, driver
 
-    def fit(self, problem: Problem, budget: dict[str, Any] | None = None,
-            monitor: Monitor | None = None, progress: bool = False) -> TVMCSolution:
+    def fit(self, problem: Problem, budget: Budget, monitor: Monitor | None,
+            progress: bool) -> TVMCSolution:
         """Integrate from t = 0 step by step. ``monitor`` is not called: before the end there
         is no state on the whole of [0, T] to score."""
-        reason = self.supports(problem)
-        if reason is not None:
-            raise SolverConfigError(reason)
         o = self.options
-        budget = dict(budget or {})
         steps, dt = self.n_steps(problem)
-        max_iters = budget.get("max_iters")
-        target = steps if max_iters is None else min(int(max_iters), steps)
+        target = steps if budget.max_iters is None else min(budget.max_iters, steps)
         state, _, driver = self.build(problem)
         flat, unravel = ravel_pytree(state.parameters)
         parameters = [np.asarray(flat)]
@@ -152,7 +146,7 @@ class TVMCSolver(Solver):
                 generator["stats"] = log_data["Generator"]
             return True
 
-        loop = TrainingLoop("tvmc", target_iters=target, max_seconds=budget.get("max_seconds"),
+        loop = TrainingLoop("tvmc", target_iters=target, max_seconds=budget.max_seconds,
                             stop_at_target="max_iters" if target < steps else "completed",
                             log_every=o["log_every"], progress=progress, device="cpu")
         with loop:

@@ -21,12 +21,12 @@ import scipy.fft as sfft
 
 from dsm_bench_splitstep.propagator import PeriodicGrid
 from reference.problems import Problem
-from solvers.base import Cost, Solution
+from solvers.base import Cost, DensitySolution
 
 __all__ = ["SplitStepSolution"]
 
 
-class SplitStepSolution(Solution):
+class SplitStepSolution(DensitySolution):
     """psi on ``grid`` at ``times`` (a subset of the problem's time grid)."""
 
     def __init__(self, problem: Problem, cost: Cost, grid: PeriodicGrid, times: np.ndarray,

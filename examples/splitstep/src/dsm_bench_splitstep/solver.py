@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
 from dsm_bench_splitstep import propagator as ss
 from dsm_bench_splitstep.solution import SplitStepSolution
 from reference.grid import available_memory_bytes
 from reference.problems import Problem
-from solvers.base import Cost, Monitor, Solver, peak_memory
+from solvers.base import Budget, Cost, Monitor, Solver
 from solvers.options import Boolean, Integer, NoneOr, Option, Real
 
 __all__ = ["SplitStepSolver"]
@@ -66,13 +65,10 @@ class SplitStepSolver(Solver):
                     f"limit {limit / 2**30:.2f} GiB")
         return None
 
-    def fit(self, problem: Problem, budget: dict[str, Any] | None = None,
-            monitor: Monitor | None = None, progress: bool = False) -> SplitStepSolution:
-        reason = self.supports(problem)
-        if reason is not None:
-            raise ValueError(f"splitstep cannot solve {problem.name}: {reason}")
+    def fit(self, problem: Problem, budget: Budget, monitor: Monitor | None,
+            progress: bool) -> SplitStepSolution:
         o = self.options
-        max_seconds = (budget or {}).get("max_seconds")
+        max_seconds = budget.max_seconds
         grid, store = self._first_grid(problem), ss.store_indices(problem.n_steps, o["n_store_times"])
         start = time.perf_counter()
         for run in range(1, MAX_RUNS + 1):
@@ -86,10 +82,8 @@ class SplitStepSolver(Solver):
                     or self._memory_reason(problem, larger) is not None):
                 break
             grid, psi = larger, None  # free the last run's psi before the next one
-        wall = time.perf_counter() - start
         steps = run * problem.n_steps * o["substeps"]
-        cost = Cost(train_s=wall, iters=steps, s_per_iter=wall / steps,
-                    peak_rss_mb=peak_memory("cpu")[0], n_params=grid.size, device="cpu",
-                    dtype="complex128", threads=o["workers"])
+        cost = Cost(iters=steps, n_params=grid.size, device="cpu", dtype="complex128",
+                    threads=o["workers"])
         report = {**dataclasses.asdict(check), "runs": run, "rule_met": check.rule_met}
         return SplitStepSolution(problem, cost, grid, problem.times[store], psi, report)
