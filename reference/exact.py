@@ -223,12 +223,12 @@ def center_of_mass_variance(problem: Packet, t):
 
 def _center_of_mass_packet(problem: Packet) -> Packet:
     """The centre of mass of a product Gaussian start is a Gaussian packet with mass n m, mean
-    mu0, variance s0^2 / n and wavenumber n k0 (S_0 = k0 sum x = n k0 X_c)."""
+    the mean of the mu0's, variance s0^2 / n and wavenumber n k0 (S_0 = k0 sum x = n k0 X_c)."""
     if problem.omega == 0.0 and problem.g != 0.0:
         raise ValueError("centre-of-mass law needs a harmonic trap or no interaction")
     n = problem.d
     return problem.replace(d=1, m=n * problem.m, s0_sq=problem.s0_sq / n, k0=n * problem.k0,
-                           options={**problem.options, "g": 0.0})
+                           mu0=float(np.mean(problem.mu0)), options={**problem.options, "g": 0.0})
 
 
 def initial_energy(problem: Packet) -> float:
@@ -248,7 +248,9 @@ def initial_energy(problem: Packet) -> float:
     )
     pairs = p.d * (p.d - 1) / 2
     interaction = 0.5 * p.g * pairs * (2 * math.pi * (p.s2 + 2 * p.s0_sq)) ** -0.5
-    return p.d * per_coordinate + interaction
+    # a start displaced per coordinate (harmonic_active) gives one term per coordinate
+    total = p.d * per_coordinate if np.ndim(per_coordinate) == 0 else float(np.sum(per_coordinate))
+    return total + interaction
 
 
 class ExactReference:

@@ -21,7 +21,7 @@ __all__ = ["GaussianStart"]
 class GaussianStart(Problem):
     """The initial state of the module docstring; the potential is the subclass's."""
 
-    mu0: float
+    mu0: float | np.ndarray  # one mean for every coordinate, or one each (shape (d,))
     s0_sq: float
     k0: float = 0.0
 
@@ -68,4 +68,4 @@ class GaussianStart(Problem):
         return None
 
     def initial_moments(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.full(self.d, self.mu0), np.full(self.d, self.s0_sq)
+        return np.broadcast_to(np.asarray(self.mu0, float), (self.d,)).copy(), np.full(self.d, self.s0_sq)

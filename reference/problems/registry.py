@@ -31,6 +31,10 @@ BUILTIN: dict[str, str] = {
     "harmonic": "reference.problems.harmonic:Harmonic",
     "free_singular": "reference.problems.free_singular:FreeSingular",
     "bosons": "reference.problems.bosons:Bosons",
+    "anharmonic": "reference.problems.anharmonic:Anharmonic",
+    "double_well": "reference.problems.double_well:DoubleWell",
+    "cat": "reference.problems.cat:Cat",
+    "harmonic_active": "reference.problems.harmonic_active:HarmonicActive",
 }
 
 _REGISTRY: dict[str, str | type[Problem]] = {}

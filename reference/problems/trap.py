@@ -23,6 +23,8 @@ from reference.problems.gaussian_start import GaussianStart
 
 __all__ = ["TrappedGaussian", "trap_options"]
 
+_TRAP_OPTIONS = ("d", "hbar", "m", "T", "n_steps", "g", "phase")
+
 
 def trap_options(*, d: int = 1, hbar: float, n_steps: int = 1000, g: float = 0.0,
                  phase: float = 0.0) -> dict[str, Option]:
@@ -55,20 +57,21 @@ class TrappedGaussian(GaussianStart):
     @property
     def is_ground_state_start(self) -> bool:
         """Starts in the trap's ground state (so the centre of mass stays in it)."""
-        return (self.omega > 0 and self.k0 == 0.0 and self.mu0 == self.center
+        return (self.omega > 0 and self.k0 == 0.0 and bool(np.all(np.asarray(self.mu0) == self.center))
                 and math.isclose(self.s0_sq, self.hbar / (2 * self.m * self.omega), rel_tol=1e-12))
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "d": self.d, "hbar": self.hbar, "m": self.m, "T": self.T,
                 "n_steps": self.n_steps, "omega": self.omega, "center": self.center,
-                "g": self.g, "s2": self.s2, "mu0": self.mu0, "s0_sq": self.s0_sq, "k0": self.k0,
-                "box": list(self.box), "grid_points": list(self.grid_points),
-                "d_range": list(self.d_range)}
+                "g": self.g, "s2": self.s2, "mu0": np.asarray(self.mu0).tolist(),
+                "s0_sq": self.s0_sq, "k0": self.k0, "box": list(self.box),
+                "grid_points": list(self.grid_points), "d_range": list(self.d_range),
+                **{k: v for k, v in self.options.items() if k not in _TRAP_OPTIONS}}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TrappedGaussian:
         # the recorded config names the phase by its symbol k0
-        return cls(**{key: config[key] for key in ("d", "hbar", "m", "T", "n_steps", "g")},
+        return cls(**{key: config[key] for key in cls.defaults if key in config},
                    phase=config["k0"])
 
     # ----------------------------------------------------------------- potential
