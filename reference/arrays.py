@@ -30,3 +30,11 @@ def _loaded_torch() -> ModuleType | None:
     import sys
 
     return sys.modules.get("torch")
+
+
+def like(value: Any, reference: Any) -> Any:
+    """``value`` (a number or numpy array) as an array of ``reference``'s kind: a tensor of its
+    dtype and device when it is a torch tensor, else unchanged."""
+    if not is_torch(reference):
+        return value
+    return _loaded_torch().as_tensor(value, dtype=reference.dtype, device=reference.device)

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
-from reference.arrays import array_namespace
+from reference.arrays import array_namespace, like
 
 
 class Packet(Protocol):
@@ -85,11 +85,15 @@ def _xp_t(t):
     return xp, t
 
 
-def _packet_constants(problem: Packet) -> tuple[float, float, float]:
-    """(A, B, c): mu - a = A cos wt + B sin wt and c = hbar / (2 m w s0) (harmonic case)."""
+def _packet_constants(problem: Packet, t) -> tuple[float, float, float]:
+    """(A, B, c): mu - a = A cos wt + B sin wt and c = hbar / (2 m w s0) (harmonic case); A is
+    per coordinate where the start's mean is, as ``t``'s kind of array."""
     w, m, hbar = problem.omega, problem.m, problem.hbar
     s0 = math.sqrt(problem.s0_sq)
-    return problem.mu0 - problem.center, hbar * problem.k0 / (m * w), hbar / (2 * m * w * s0)
+    shift = problem.mu0 - problem.center
+    if np.ndim(shift) > 0:
+        shift = like(shift, t)
+    return shift, hbar * problem.k0 / (m * w), hbar / (2 * m * w * s0)
 
 
 def gaussian_packet_mean(problem: Packet, t):
@@ -99,7 +103,7 @@ def gaussian_packet_mean(problem: Packet, t):
     w = problem.omega
     if w == 0.0:
         return problem.mu0 + problem.hbar * problem.k0 / problem.m * t
-    A, B, _ = _packet_constants(problem)
+    A, B, _ = _packet_constants(problem, t)
     return problem.center + A * xp.cos(w * t) + B * xp.sin(w * t)
 
 
@@ -110,7 +114,7 @@ def gaussian_packet_mean_velocity(problem: Packet, t):
     w = problem.omega
     if w == 0.0:
         return problem.hbar * problem.k0 / problem.m + 0.0 * t
-    A, B, _ = _packet_constants(problem)
+    A, B, _ = _packet_constants(problem, t)
     return w * (-A * xp.sin(w * t) + B * xp.cos(w * t))
 
 
@@ -121,7 +125,7 @@ def gaussian_packet_variance(problem: Packet, t):
     w, s0_sq = problem.omega, problem.s0_sq
     if w == 0.0:
         return s0_sq + (problem.hbar * t / (2 * problem.m)) ** 2 / s0_sq
-    _, _, c = _packet_constants(problem)
+    _, _, c = _packet_constants(problem, t)
     return s0_sq * xp.cos(w * t) ** 2 + c**2 * xp.sin(w * t) ** 2
 
 
@@ -133,7 +137,7 @@ def gaussian_packet_width_rate(problem: Packet, t):
     if w == 0.0:
         dvar = 2 * t * (problem.hbar / (2 * problem.m)) ** 2 / s0_sq
     else:
-        _, _, c = _packet_constants(problem)
+        _, _, c = _packet_constants(problem, t)
         dvar = w * (c**2 - s0_sq) * xp.sin(2 * w * t)
     return dvar / (2 * gaussian_packet_variance(problem, t))
 
@@ -147,7 +151,7 @@ def _global_phase(problem: Packet, t):
         v0 = hbar * problem.k0 / m
         gouy = xp.atan(hbar * t / (2 * m * problem.s0_sq))
         return 0.5 * m * v0**2 * t / hbar - 0.5 * gouy
-    A, B, c = _packet_constants(problem)
+    A, B, c = _packet_constants(problem, t)
     # integral of m/2 (mu'^2 - w^2 (mu - a)^2) dt
     classical = 0.25 * m * w * ((B**2 - A**2) * xp.sin(2 * w * t) + 2 * A * B * (xp.cos(2 * w * t) - 1))
     # integral of hbar^2 / (4 m s^2) dt = hbar * phi / 2 with phi the unwrapped angle of

@@ -456,6 +456,14 @@ class QuarticStart(Problem):
         return self.hbar / self.m * self.chirp * x**2
 
 
+def test_fast_path_matches_plain_autograd_for_the_cat_start():
+    """The cat: u_0 non-affine, v_0 = 0 (a divergence that is a constant, not a function of x)."""
+    problem = get_problem("cat", d=2)
+    x, t = _points(get_problem("harmonic", d=2), n=32)
+    torch.manual_seed(1)
+    _assert_fast_path_matches_autograd(DSMNetworks(problem, 24, 3, "tanh", True).double(), x, t)
+
+
 @pytest.mark.parametrize("d", [1, 3])
 def test_fast_path_matches_plain_autograd_for_a_non_gaussian_start(d):
     """With u_0, v_0 non-affine, the built-in initial condition adds J_{u0}^T w, J_{v0}^T w and

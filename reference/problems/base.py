@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from reference.arrays import array_namespace
 from reference.options import Integer, Option, Real
 
 __all__ = ["Problem", "ProblemConfigError", "standard_options"]
@@ -207,6 +208,15 @@ class Problem(ABC):
     @abstractmethod
     def psi0(self, x):
         """psi_0(x), complex, for x of shape (..., d)."""
+
+    def log_psi0(self, x):
+        """(log |psi_0|, arg psi_0) at x (..., d), each of shape x.shape[:-1]: the start in a
+        form whose derivatives stay finite where |psi_0| underflows (a PINN's initial
+        condition differentiates it). By default from ``psi0``; a problem with a closed form
+        overrides it."""
+        xp = array_namespace(x)
+        psi = self.psi0(x)
+        return xp.log(xp.abs(psi)), xp.angle(psi)
 
     @abstractmethod
     def u0(self, x):

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from reference.arrays import array_namespace
+from reference.arrays import array_namespace, like
 from reference.problems.base import Problem
 
 __all__ = ["GaussianStart"]
@@ -33,12 +33,24 @@ class GaussianStart(Problem):
         import torch
 
         z = torch.randn((n, self.d), generator=generator, dtype=dtype, device=device)
-        return self.mu0 + math.sqrt(self.s0_sq) * z
+        return self._mean_like(z) + math.sqrt(self.s0_sq) * z
+
+    def _mean_like(self, x):
+        """mu0 as x's kind of array (a per-coordinate mean is a numpy array)."""
+        if np.ndim(self.mu0) == 0:
+            return self.mu0
+        return like(self.mu0, x)
 
     def initial_density(self, x):
         xp = array_namespace(x)
-        z = ((x - self.mu0) ** 2).sum(-1) / self.s0_sq
+        z = ((x - self._mean_like(x)) ** 2).sum(-1) / self.s0_sq
         return (2 * math.pi * self.s0_sq) ** (-self.d / 2) * xp.exp(-0.5 * z)
+
+    def log_psi0(self, x):
+        """log |psi_0| = -|x - mu0|^2 / (4 s0^2) - (d/4) log(2 pi s0^2), arg psi_0 = k0 sum x."""
+        log_amplitude = (-((x - self._mean_like(x)) ** 2).sum(-1) / (4 * self.s0_sq)
+                         - 0.25 * self.d * math.log(2 * math.pi * self.s0_sq))
+        return log_amplitude, self.k0 * x.sum(-1)
 
     def psi0(self, x):
         """psi_0(x) = sqrt(rho_0) exp(i k0 sum x), complex."""
@@ -49,7 +61,7 @@ class GaussianStart(Problem):
 
     def u0(self, x):
         """u_0 = (hbar/2m) grad log rho_0 = -(hbar/2m)(x - mu0)/s0^2."""
-        return -(self.hbar / (2 * self.m)) * (x - self.mu0) / self.s0_sq
+        return -(self.hbar / (2 * self.m)) * (x - self._mean_like(x)) / self.s0_sq
 
     def v0(self, x):
         """v_0 = (hbar/m) grad S_0 = (hbar/m) k0, constant."""

@@ -150,10 +150,15 @@ def _initial_grad_div(problem: Problem, x: torch.Tensor
         start = problem.initial_divergence(xg)
         if start is None:
             return None
-        grad_u = torch.autograd.grad(start[0].sum(), xg, retain_graph=True)[0]
-        grad_v = torch.autograd.grad(start[1].sum(), xg, allow_unused=True,
-                                     materialize_grads=True)[0]
-    return grad_u, grad_v
+        return tuple(_gradient(div, xg) for div in start)
+
+
+def _gradient(scalar_field: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """grad of a per-point scalar at x; zeros where it does not depend on x (a constant)."""
+    if not scalar_field.requires_grad:
+        return torch.zeros_like(x)
+    return torch.autograd.grad(scalar_field.sum(), x, retain_graph=True, allow_unused=True,
+                               materialize_grads=True)[0]
 
 
 def residuals_autograd(

@@ -16,7 +16,6 @@ only once the earlier ones are solved.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -96,16 +95,11 @@ def psi0_parts(problem: Problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def psi0_parts_differentiable(problem: Problem, x: Any) -> tuple[Any, Any]:
     """(Re psi_0, Im psi_0) on a torch tensor x (..., d), the same function as problem.psi0 but
-    with the amplitude as exp(log rho_0 / 2): problem.psi0 takes sqrt(rho_0), whose derivative is
-    inf where rho_0 underflows to 0 (float32, d = 10, box corners), and inf * 0 = NaN residuals.
-
-        psi_0 = (2 pi s0^2)^(-d/4) exp(-|x - mu0|^2 / (4 s0^2)) exp(i k0 sum_k x_k)
-    """
+    built from the problem's log |psi_0| and arg psi_0 (``Problem.log_psi0``): problem.psi0
+    takes sqrt(rho_0), whose derivative is inf where rho_0 underflows to 0 (float32, d = 10,
+    box corners), and inf * 0 = NaN residuals."""
     import torch
 
-    p = problem
-    log_amplitude = (-((x - p.mu0) ** 2).sum(-1) / (4 * p.s0_sq)
-                     - 0.25 * p.d * math.log(2 * math.pi * p.s0_sq))
+    log_amplitude, phase = problem.log_psi0(x)
     amplitude = torch.exp(log_amplitude)
-    phase = p.k0 * x.sum(-1)
     return amplitude * torch.cos(phase), amplitude * torch.sin(phase)
