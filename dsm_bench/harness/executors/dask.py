@@ -19,11 +19,15 @@ writes its artifact to ``DIR/runs/`` from the worker: use a shared DIR on a mult
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
-from dsm_bench.harness.executor import LocalProcessExecutor, Task
+from dsm_bench.harness.confined import subdir
+from dsm_bench.harness.executor import Executor, LocalProcessExecutor, RunInterrupted, Task
 from dsm_bench.harness.executors import ExecutorError, needs_gpu
 
 __all__ = ["DaskExecutor", "run_on_worker"]
@@ -37,13 +41,17 @@ def run_on_worker(task: Task) -> dict[str, Any]:
     return row
 
 
-class DaskExecutor:
+class DaskExecutor(Executor):
     """Submits each run as a Dask task and waits for its row (one thread of the sweep each)."""
 
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int = 1,
-                 gpu_for_auto: bool = False, connect_timeout_s: float = 10.0):
+                 gpu_for_auto: bool = False, connect_timeout_s: float = 10.0,
+                 results_dir: Path | None = None):
+        super().__init__()
+        self.results_dir = results_dir  # a LocalCluster keeps its scratch in DIR/dask-scratch
+        self._futures: set[Any] = set()
         self.scheduler = scheduler
         self.workers = workers
         self.gpu_for_auto = bool(gpu_for_auto)
@@ -51,6 +59,7 @@ class DaskExecutor:
         self.client = None
         self._cluster = None
         self._gpu_workers = False
+        self._lock = threading.Lock()
 
     @property
     def slots(self) -> int:
@@ -68,9 +77,16 @@ class DaskExecutor:
                                 f"(pip install 'dsm-bench[cluster]'): {exc}") from None
         if self.scheduler is None:
             gpus = _local_gpu_count()
+            try:
+                scratch = None if self.results_dir is None else subdir(self.results_dir,
+                                                                       "dask-scratch")
+            except OSError as exc:
+                raise ExecutorError(f"cannot create the Dask scratch folder in "
+                                    f"{self.results_dir}: {exc}") from None
             self._cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True,
                 dashboard_address=None, resources={"GPU": 1} if gpus else None,
+                local_directory=None if scratch is None else str(scratch),
             )
             self.client = Client(self._cluster)
         else:
@@ -95,14 +111,34 @@ class DaskExecutor:
                              "(start GPU workers with `dask worker ADDR --resources GPU=1`)")
             return self._stamp(row, None)
         key = f"dsm-bench-{task.config_hash}-{uuid.uuid4().hex[:8]}"
-        future = self.client.submit(run_on_worker, task, key=key, pure=False,
-                                    resources={"GPU": 1} if gpu else None)
+        with self._lock:
+            if self.stopping.is_set():
+                raise RunInterrupted(task.run.label)
+            future = self.client.submit(run_on_worker, task, key=key, pure=False,
+                                        resources={"GPU": 1} if gpu else None)
+            self._futures.add(future)
         try:
             row = future.result()
         except Exception as exc:  # noqa: BLE001 - a lost task (KilledWorker, ...) is a row
+            if self.stopping.is_set():  # cancelled by stop(): no row, it runs again
+                raise RunInterrupted(task.run.label) from None
             row = failed_row(task.spec, "failed", f"dask task {key} lost: "
                                                   f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._futures.discard(future)
         return self._stamp(row, key)
+
+    def stop(self) -> None:
+        """Cancel every queued and running task. A LocalCluster's workers are then shut down
+        by ``close``, which ends their runs' processes (a run dies with its parent); on a
+        cluster of your own, a task already running finishes on its worker unrecorded."""
+        with self._lock:
+            super().stop()
+            futures = list(self._futures)
+        if futures and self.client is not None:
+            with contextlib.suppress(Exception):  # the scheduler may be gone already
+                self.client.cancel(futures, force=True)
 
     def _stamp(self, row: dict[str, Any], key: str | None) -> dict[str, Any]:
         row["executor"] = self.name
