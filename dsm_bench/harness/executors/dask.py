@@ -33,9 +33,20 @@ from dsm_bench.harness.executors import ExecutorError, needs_gpu
 __all__ = ["DaskExecutor", "run_on_worker"]
 
 
-def run_on_worker(task: Task) -> dict[str, Any]:
+# per sweep, set on every worker when the sweep stops (``_stop_sweep``, through
+# ``Client.run``, which runs beside the busy task threads): the runs there are killed at once
+_STOPS: dict[str, threading.Event] = {}
+
+
+def _stop_sweep(sweep: str) -> None:
+    _STOPS.setdefault(sweep, threading.Event()).set()
+
+
+def run_on_worker(task: Task, sweep: str = "") -> dict[str, Any]:
     """The Dask task: one run in a fresh child process of this worker, with its limits."""
-    row = LocalProcessExecutor().execute(task)
+    executor = LocalProcessExecutor()
+    executor.stopping = _STOPS.setdefault(sweep, threading.Event())
+    row = executor.execute(task)
     if not row.get("host"):  # a row the run's parent wrote (killed, failed to start)
         row["host"] = socket.gethostname()
     return row
@@ -52,6 +63,7 @@ class DaskExecutor(Executor):
         super().__init__()
         self.results_dir = results_dir  # a LocalCluster keeps its scratch in DIR/dask-scratch
         self._futures: set[Any] = set()
+        self._sweep = uuid.uuid4().hex  # names this sweep's stop on the workers
         self.scheduler = scheduler
         self.workers = workers
         self.gpu_for_auto = bool(gpu_for_auto)
@@ -114,7 +126,7 @@ class DaskExecutor(Executor):
         with self._lock:
             if self.stopping.is_set():
                 raise RunInterrupted(task.run.label)
-            future = self.client.submit(run_on_worker, task, key=key, pure=False,
+            future = self.client.submit(run_on_worker, task, self._sweep, key=key, pure=False,
                                         resources={"GPU": 1} if gpu else None)
             self._futures.add(future)
         try:
@@ -130,15 +142,15 @@ class DaskExecutor(Executor):
         return self._stamp(row, key)
 
     def stop(self) -> None:
-        """Cancel every queued and running task. A LocalCluster's workers are then shut down
-        by ``close``, which ends their runs' processes (a run dies with its parent); on a
-        cluster of your own, a task already running finishes on its worker unrecorded."""
+        """Cancel every queued task and kill the runs in flight on the workers (theirs or a
+        cluster of your own): their tasks end without a row."""
         with self._lock:
             super().stop()
             futures = list(self._futures)
         if futures and self.client is not None:
             with contextlib.suppress(Exception):  # the scheduler may be gone already
                 self.client.cancel(futures, force=True)
+                self.client.run(_stop_sweep, self._sweep)
 
     def _stamp(self, row: dict[str, Any], key: str | None) -> dict[str, Any]:
         row["executor"] = self.name
