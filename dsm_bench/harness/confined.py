@@ -19,6 +19,7 @@ the artifacts) replaces a link rather than writing through it, so those need no 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -28,6 +29,9 @@ __all__ = ["SUBDIRS", "UnsafePath", "open_nofollow", "problems", "subdir"]
 
 # the directories a sweep writes into, relative to DIR (each checked with ``subdir``)
 SUBDIRS = ("runs", "logs", "tmp", "slurm", "slurm/rows", "slurm/logs", "dask-scratch")
+# written by submitit and Slurm themselves (which make links of their own there): only the
+# folder is checked
+SCHEDULER_OWNED = ("slurm/logs",)
 # the files the driver writes by opening them (journal, lock) or by rename (the tables)
 FILES = (".lock", "results.jsonl", "results.parquet", "results.csv", "slurm/jobs.json")
 
@@ -66,11 +70,15 @@ def subdir(root: str | Path, name: str) -> Path:
     """``root/name``, created if missing, checked to be a real directory inside ``root``'s
     real path (UnsafePath if it is a link or resolves elsewhere)."""
     real_root = Path(os.path.realpath(root))
-    path = real_root / name
-    path.mkdir(parents=True, exist_ok=True)
-    problem = _dir_problem(real_root, path)
-    if problem:
-        raise UnsafePath(problem)
+    real_root.mkdir(parents=True, exist_ok=True)
+    path = real_root
+    for part in Path(name).parts:  # one level at a time: never mkdir through a link
+        path = path / part
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+        problem = _dir_problem(real_root, path)
+        if problem:
+            raise UnsafePath(problem)
     return path
 
 
@@ -106,6 +114,8 @@ def problems(root: str | Path) -> list[str]:
         problem = _dir_problem(real_root, path)
         if problem:
             found.append(problem)
+            continue
+        if name in SCHEDULER_OWNED:
             continue
         with os.scandir(path) as entries:
             links = sorted(e.path for e in entries if e.is_symlink())

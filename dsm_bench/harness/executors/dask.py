@@ -83,6 +83,7 @@ class DaskExecutor(Executor):
         if self.client is not None:
             return self
         try:
+            import dask
             from distributed import Client, LocalCluster
         except ImportError as exc:
             raise ExecutorError(f"--executor dask needs the distributed package "
@@ -95,11 +96,14 @@ class DaskExecutor(Executor):
             except OSError as exc:
                 raise ExecutorError(f"cannot create the Dask scratch folder in "
                                     f"{self.results_dir}: {exc}") from None
-            self._cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, resources={"GPU": 1} if gpus else None,
-                local_directory=None if scratch is None else str(scratch),
-            )
+            # dask's own temporary folder too (lock files), not only the workers' scratch
+            settings = {} if scratch is None else {"temporary-directory": str(scratch)}
+            with dask.config.set(settings):
+                self._cluster = LocalCluster(
+                    n_workers=self.workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None, resources={"GPU": 1} if gpus else None,
+                    local_directory=None if scratch is None else str(scratch),
+                )
             self.client = Client(self._cluster)
         else:
             try:

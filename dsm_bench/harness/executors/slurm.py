@@ -22,6 +22,7 @@ processes of this machine), for a machine without Slurm.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 import shutil
@@ -152,15 +153,17 @@ class SlurmExecutor(Executor):
         executor.update_parameters(**params)
         pickles = set((folder / "logs").glob("*.pkl"))
         try:
-            with executor.batch():
+            # submitit prints sbatch's complaint itself: it goes into the one error line
+            with contextlib.redirect_stderr(io.StringIO()), executor.batch():
                 jobs = [executor.submit(run_in_job, task, str(rows_dir), self.label)
                         for task in tasks]
         except (submitit.core.utils.FailedJobError, OSError) as exc:
             for path in set((folder / "logs").glob("*.pkl")) - pickles:
                 path.unlink(missing_ok=True)  # the calls of jobs that do not exist
-            lines = [line for line in str(exc).splitlines() if line.strip()]
+            said = [line.removeprefix("sbatch: error: ").strip()
+                    for line in str(exc).splitlines() if line.strip()]
             raise ExecutorError(f"the scheduler refused array {cls.label}: "
-                                f"{lines[-1] if lines else type(exc).__name__}") from None
+                                f"{'; '.join(said) or type(exc).__name__}") from None
         for job in jobs:
             self._jobs[job.job_id] = job
         return jobs
