@@ -3,7 +3,8 @@
 The sweep runner hands a ``Task`` to an ``Executor`` and gets back a complete results row,
 whatever happened: ``ok``, ``failed`` (an exception, a crash, the memory limit) or
 ``timeout``. ``LocalProcessExecutor`` runs each task in a fresh Python process
-(``python -m dsm_bench.harness.executor TASK.json``), so a crash, a leak or a CUDA context cannot
+(``python -m dsm_bench.harness.executor TASK.json``, the task file in a folder of ``DIR/tmp/``
+removed with the run), so a crash, a leak or a CUDA context cannot
 touch the sweep or the next run. The cluster executors (``dsm_bench.harness.executors``: Dask,
 Slurm) run this same executor on the worker or inside the job, so the limits hold there too.
 
@@ -18,6 +19,9 @@ Limits, enforced by the parent:
   killed by SIGKILL is blamed on the OOM killer only on memory evidence: the cgroup's
   ``oom_kill`` count rose, or its resident memory had come near the limit; otherwise the row
   says it was killed from outside.
+
+``Executor.stop`` (a sweep's Ctrl-C) kills the runs in flight: their ``execute`` raises
+``RunInterrupted`` and they get no row.
 
 The child starts in the results directory, so that a relative path option (a checkpoint,
 declared ``RunPath``) lands inside it.

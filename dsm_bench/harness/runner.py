@@ -25,6 +25,11 @@ the journal until it ends, with every executor; a second ``run``, ``check --out`
 and the summary ends "disk full in DIR: N finished, M not started; free space and run the same
 command" (exit 1). A run that failed only because its outputs could not be written gets no row,
 so the same command re-runs it.
+
+Ctrl-C (SIGINT) or SIGTERM stops the sweep: nothing new starts, the runs in flight are stopped
+and get no row, and the summary ends "interrupted: N finished, M not started; run the same
+command to resume" (exit 130 or 143). Nothing is written through a link planted in DIR
+(``dsm_bench.harness.confined``): ``run`` refuses one up front with exit 2 naming it.
 """
 
 from __future__ import annotations

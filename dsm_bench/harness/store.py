@@ -12,6 +12,9 @@
   (``fcntl.flock``, released by the kernel when the driver dies, however it dies) and writes
   the holder's pid, host and start time into the file, so that a second driver can name it.
 
+Nothing is written through a symbolic link: the journal and the lock are opened with
+``O_NOFOLLOW``, the tables replaced by rename (``dsm_bench.harness.confined``).
+
 Files are created with mode ``0666 & ~umask`` (0644 under the usual umask 022), the mode
 ``open()`` gives the journal and the logs: results are meant to be read by collaborators and
 by the cluster's nodes, and they hold no secret. ``tempfile.mkstemp`` names temporary files

@@ -12,7 +12,9 @@ dies with its parent); Dask's scheduler then *retries* the task on another worke
 ``failed`` row naming ``KilledWorker``. Either way the run has exactly one row.
 
 Without ``--scheduler`` a ``LocalCluster`` of ``--jobs`` worker processes (one thread each)
-starts and stops with the sweep. Rows travel back through the scheduler; the driver writes
+starts and stops with the sweep, its scratch in ``DIR/dask-scratch``. Stopping the sweep
+(Ctrl-C) cancels the tasks and has each worker kill this sweep's runs (``_stop_sweep``).
+Rows travel back through the scheduler; the driver writes
 the journal and the table, so DIR need not be shared with the workers, except that each run
 writes its artifact to ``DIR/runs/`` from the worker: use a shared DIR on a multi-node cluster.
 """

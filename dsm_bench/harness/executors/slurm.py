@@ -12,7 +12,9 @@ rows to the journal as their files appear. A job that leaves the queue without a
 at its time limit, out of memory, node failure) becomes a ``timeout`` or ``failed`` row with
 Slurm's reason (``scontrol show job``) and its log's tail. Killing the driver loses nothing:
 the same command again submits no run whose job finished, is queued or is running; it waits
-for those and collects the rows that arrived meanwhile. The queue is read with ``squeue``, not
+for those (a job is judged lost only when out of the queue with no row a poll later) and
+collects the rows that arrived meanwhile. ``--collect`` takes every row file the journal
+lacks, also one that came after its job was recorded as lost. The queue is read with ``squeue``, not
 ``sacct``, so a cluster without accounting (slurmdbd) works.
 
 ``cluster = "local"`` runs the same code path on submitit's ``LocalExecutor`` (jobs are
