@@ -11,7 +11,9 @@ import importlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from dsm_bench.harness.settings import (
     split_settings,
 )
 from dsm_bench.schema import COST, METRIC_TABLE
+from dsm_bench.table import JOURNAL, journal_problem
 from reference.problems import ProblemConfigError, get_problem, problem_class, problem_names
 from solvers import (
     PluginError,
@@ -125,6 +128,9 @@ def _validate_solve(args: argparse.Namespace):
 
     if args.solver not in solver_names():
         raise UsageError(f"unknown solver {args.solver!r}; valid solvers: {', '.join(solver_names())}")
+    reason = unavailable_reason(args.solver)
+    if reason is not None:  # a solver whose optional dependencies are missing: the hint
+        raise UsageError(f"solver {args.solver!r} is unavailable: {reason}")
     if args.problem not in problem_names():
         raise UsageError(
             f"unknown problem {args.problem!r}; valid problems: {', '.join(problem_names())}"
@@ -152,6 +158,8 @@ def _validate_solve(args: argparse.Namespace):
     if errors:
         raise UsageError(errors[0])
     if args.json is not None:
+        if Path(args.json).is_dir():
+            raise UsageError(f"--json {args.json} is a directory; give the name of a file")
         parent = Path(args.json).resolve().parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise UsageError(f"--json {args.json}: directory {parent} does not exist or is not writable")
@@ -245,8 +253,23 @@ def build_parser() -> argparse.ArgumentParser:
         mod.configure_parser(p)
         if name in PLUGIN_COMMANDS:
             _add_plugin_argument(p)
-        p.set_defaults(func=cmd_run(mod.main) if name == "run" else mod.main)
+        wrap = {"run": cmd_run, "report": cmd_report}.get(name)
+        p.set_defaults(func=wrap(mod.main) if wrap else mod.main)
     return parser
+
+
+def cmd_report(report_main):
+    """``dsm-bench report DIR``: a journal that is not one (a directory, no readable row) is
+    refused before the reports read it, rather than shown as an empty report."""
+
+    def report(args: argparse.Namespace) -> int:
+        problem = journal_problem(Path(args.results_dir) / JOURNAL)
+        if problem is not None:
+            print(f"dsm-bench report: error: {problem}", file=sys.stderr)
+            return 2
+        return report_main(args)
+
+    return report
 
 
 def cmd_run(run_main):
@@ -312,14 +335,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(args, "plugin"):
         args.plugin = plugins
+    # SIGTERM ends a command as Ctrl-C does (a sweep installs its own handlers for both)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
     try:
         return int(args.func(args) or 0)
     except (UsageError, SolverConfigError, ProblemConfigError) as exc:
         print(f"dsm-bench {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
+        print(f"interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(signum)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import pandas as pd
 
 from dsm_bench.schema import BOOL_COLUMNS, COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
 
-__all__ = ["CSV", "IDENTITY_COLUMNS", "JOURNAL", "PARQUET", "ResultsError", "journal_rows",
+__all__ = ["CSV", "IDENTITY_COLUMNS", "JOURNAL", "PARQUET", "ResultsError", "journal_problem",
+           "journal_rows",
            "latest_rows", "read_table_file", "read_without_journal", "results_frame",
            "table_file_problem"]
 
@@ -28,18 +29,41 @@ class ResultsError(FileNotFoundError):
 
 
 def journal_rows(journal: Path) -> list[dict[str, Any]]:
-    """Every row of the journal in order (a line torn by a kill mid-write is skipped)."""
+    """Every row of the journal in order (a line torn by a kill mid-write is skipped).
+    ResultsError when it is not a file, or has whole lines and none of them is a row: not a
+    journal of results, which no reader should take for an empty one."""
     if not journal.exists():
         return []
+    if not journal.is_file():
+        raise ResultsError(f"{journal} is not a file: not a results journal")
+    try:
+        text = journal.read_text(errors="replace")
+    except OSError as exc:
+        raise ResultsError(f"{journal} cannot be read: {exc.strerror or exc}") from None
     out = []
-    for line in journal.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             row = json.loads(line)
         except ValueError:
             continue
         if isinstance(row, dict) and "config_hash" in row:
             out.append(row)
+    # a single line without its newline is a first row torn by a kill: the sweep resumes
+    whole = text[: text.rfind("\n") + 1]
+    if not out and whole.strip():
+        raise ResultsError(f"{journal} has no readable row (none of its lines is a results "
+                           "row): not a results journal")
     return out
+
+
+def journal_problem(journal: Path) -> str | None:
+    """Why a report cannot be made from ``journal`` (None: it holds rows, or is absent)."""
+    try:
+        if journal.exists() and not journal_rows(journal):
+            return f"{journal} holds no results row yet"
+    except ResultsError as exc:
+        return str(exc)
+    return None
 
 
 def latest_rows(journal: Path) -> dict[str, dict[str, Any]]:

@@ -92,3 +92,26 @@ def test_a_worker_killed_mid_run_is_retried_and_no_row_is_lost_or_doubled(tmp_pa
 
     again = run_suite(suite, out, progress=False)  # resume: everything is done
     assert again.skipped == 3 and not again.statuses
+
+
+@pytest.mark.slow
+def test_the_local_clusters_scratch_and_the_runs_task_files_stay_under_out(tmp_path):
+    """Nothing of a sweep lands in the temporary folder (issue 28, item 8): a killed driver
+    or worker leaves its debris in DIR, where its owner looks."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    tmpdir, out = tmp_path / "tmpdir", tmp_path / "out"
+    tmpdir.mkdir()
+    suite = write_tiny_suite(tmp_path, ORACLE_AND_GRID)
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dsm_bench.cli", "run", "--suite", str(suite), "--out", str(out),
+         "--executor", "dask", "--jobs", "2", "--no-report"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmpdir.rglob("*")) == []
+    assert (out / "dask-scratch" / "dask-scratch-space").is_dir()
+    assert list((out / "tmp").iterdir()) == []  # each run's task folder, removed with it

@@ -31,7 +31,13 @@ from tiny_suite import write_suite as write_tiny_suite
 
 from dsm_bench import cli
 from dsm_bench.harness import store as store_module
-from dsm_bench.harness.executor import LocalProcessExecutor, Task, _death_message, write_json_atomic
+from dsm_bench.harness.executor import (
+    Executor,
+    LocalProcessExecutor,
+    Task,
+    _death_message,
+    write_json_atomic,
+)
 from dsm_bench.harness.runner import main as run_main
 from dsm_bench.harness.runner import run_suite
 from dsm_bench.harness.single_run import failed_row
@@ -140,13 +146,14 @@ def journal_hashes(out: Path) -> list[str]:
     return [r["config_hash"] for r in ResultsStore(out).rows()]
 
 
-class InProcess:
+class InProcess(Executor):
     """An executor that runs nothing: each task's row is complete and ok (or what ``row``
     makes of it); ``during`` is called inside every execute (while the sweep runs)."""
 
     name = "inprocess"
 
     def __init__(self, row=None, during=None):
+        super().__init__()
         self.row, self.during, self.executed = row, during, 0
 
     def execute(self, task: Task) -> dict:
@@ -202,6 +209,8 @@ def test_every_executor_runs_under_the_lock_and_collect_takes_it(tmp_path):
     assert executor.executed == 3
 
     class Batch(InProcess):  # the Slurm shape: all tasks at once, rows through record()
+        batches = True
+
         def execute_all(self, tasks, record, store):
             busy()
             for task in tasks:

@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from dsm_bench.harness.store import ResultsDirBusy
+from dsm_bench.harness.store import ResultsDirBusy, ResultsError
 from dsm_bench.harness.suites import SuiteError, load_suite
 from dsm_bench.schema import gated_metrics
 
@@ -106,9 +106,10 @@ def _float(value: Any) -> float | None:
 
 
 def _key(row: dict[str, Any]) -> str:
-    d = row.get("d")
-    d = "" if d is None or (isinstance(d, float) and math.isnan(d)) else f" d={int(d)}"
-    return f"{row['solver']}/{row['problem']}{d} seed={int(row['seed'])}"
+    d, seed = _float(row.get("d")), _float(row.get("seed"))
+    d_text = "" if d is None else f" d={int(d)}"
+    seed_text = "" if seed is None else f" seed={int(seed)}"
+    return f"{row.get('solver')}/{row.get('problem')}{d_text}{seed_text}"
 
 
 def compare(results: pd.DataFrame, baseline: pd.DataFrame) -> list[Comparison]:
@@ -190,7 +191,44 @@ def read_baseline(path: Path) -> pd.DataFrame:
                          "be written by `dsm-bench check --update-baseline`")
     if baseline.empty:
         raise ValueError(f"baseline {path} has no runs")
+    _check_baseline_values(path, baseline)
     return baseline
+
+
+# the baseline's numeric columns: a value that does not parse would read as "no baseline"
+# (shown as new, never a regression) and so switch the gate off
+INTEGER_COLUMNS = ("d", "seed")
+NUMBER_COLUMNS = ("n_trials", *[c for m, s in GATED_METRICS.items() for c in (m, s) if c])
+
+
+def _check_baseline_values(path: Path, baseline: pd.DataFrame) -> None:
+    """ValueError naming the file, row and column of the first value that is not a number
+    (blank is allowed where a metric has no value, never for d and seed)."""
+    missing = [c for c in INTEGER_COLUMNS if c not in baseline]
+    if missing:
+        raise ValueError(f"baseline {path} lacks the column(s) {', '.join(missing)}; it must "
+                         "be written by `dsm-bench check --update-baseline`")
+    for i, row in enumerate(baseline.to_dict("records"), start=1):
+        for column in (*INTEGER_COLUMNS, *NUMBER_COLUMNS):
+            if column not in row:
+                continue
+            value = row[column]
+            blank = value is None or (isinstance(value, float) and math.isnan(value))
+            if blank and column not in INTEGER_COLUMNS:
+                continue
+            number = None if blank else _parse_number(value)
+            if number is None or (column in INTEGER_COLUMNS and not number.is_integer()):
+                kind = "an integer" if column in INTEGER_COLUMNS else "a number or blank"
+                raise ValueError(f"baseline {path} row {i} (line {i + 1}), column {column}: "
+                                 f"{'blank' if blank else repr(value)} is not {kind}")
+
+
+def _parse_number(value: Any) -> float | None:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -204,15 +242,22 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                    help="where to run the suite (default: a temporary directory)")
     p.add_argument("--update-baseline", action="store_true",
                    help="write the results as the new baseline instead of comparing")
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (>= 1)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="list only the comparisons that are not ok")
 
 
 def main(args: argparse.Namespace) -> int:
     """0: no regression; 1: regressions (each named); 2: bad input."""
-    from dsm_bench.harness.runner import check_writable, read_results, run_suite
+    from dsm_bench.harness.runner import read_results, results_dir_problems, run_suite
 
+    if args.jobs < 1:
+        print(f"error: --jobs must be >= 1 (got {args.jobs})", file=sys.stderr)
+        return 2
+    if args.update_baseline and args.baseline.exists() and not args.baseline.is_file():
+        print(f"error: --update-baseline: {args.baseline} exists and is not a file",
+              file=sys.stderr)
+        return 2
     if not args.update_baseline and not args.baseline.is_file():
         print(f"error: baseline {args.baseline} not found (create it with --update-baseline)",
               file=sys.stderr)
@@ -224,8 +269,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     else:
-        if args.out is not None and (problem := check_writable(args.out)):
-            print(f"error: {problem}", file=sys.stderr)
+        if args.out is not None and (problems := results_dir_problems(args.out)):
+            print("error: " + "; ".join(problems), file=sys.stderr)
             return 2
         try:
             suite = load_suite(args.suite, plugins=getattr(args, "plugin", None))
@@ -236,10 +281,12 @@ def main(args: argparse.Namespace) -> int:
             out = args.out or Path(tmp)
             try:
                 summary = run_suite(suite, out, jobs=args.jobs)
-            except ResultsDirBusy as exc:
+            except (ResultsDirBusy, ResultsError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             print(summary)
+            if summary.signal:
+                return summary.exit_status
             results = read_results(out)
     if args.update_baseline:
         args.baseline.parent.mkdir(parents=True, exist_ok=True)

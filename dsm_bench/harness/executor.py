@@ -3,7 +3,8 @@
 The sweep runner hands a ``Task`` to an ``Executor`` and gets back a complete results row,
 whatever happened: ``ok``, ``failed`` (an exception, a crash, the memory limit) or
 ``timeout``. ``LocalProcessExecutor`` runs each task in a fresh Python process
-(``python -m dsm_bench.harness.executor TASK.json``), so a crash, a leak or a CUDA context cannot
+(``python -m dsm_bench.harness.executor TASK.json``, the task file in a folder of ``DIR/tmp/``
+removed with the run), so a crash, a leak or a CUDA context cannot
 touch the sweep or the next run. The cluster executors (``dsm_bench.harness.executors``: Dask,
 Slurm) run this same executor on the worker or inside the job, so the limits hold there too.
 
@@ -18,6 +19,9 @@ Limits, enforced by the parent:
   killed by SIGKILL is blamed on the OOM killer only on memory evidence: the cgroup's
   ``oom_kill`` count rose, or its resident memory had come near the limit; otherwise the row
   says it was killed from outside.
+
+``Executor.stop`` (a sweep's Ctrl-C) kills the runs in flight: their ``execute`` raises
+``RunInterrupted`` and they get no row.
 
 The child starts in the results directory, so that a relative path option (a checkpoint,
 declared ``RunPath``) lands inside it.
@@ -38,17 +42,22 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from dsm_bench.harness.store import atomic_write
+from dsm_bench.harness.confined import open_nofollow, subdir
+from dsm_bench.harness.store import atomic_write, file_mode
 from dsm_bench.harness.suites import Limits, SuiteRun
 
-__all__ = ["Executor", "LocalProcessExecutor", "Task", "write_json_atomic"]
+__all__ = ["Executor", "LocalProcessExecutor", "RunInterrupted", "Task", "write_json_atomic"]
 
+# the verdict of a run killed because the sweep is stopping (no row: it runs again)
+STOPPED = ("interrupted", "the sweep was stopped")
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
 
 
@@ -73,18 +82,58 @@ class Task:
         return f"runs/{self.config_hash}.json"
 
 
-class Executor(Protocol):
-    """Runs a task to completion and returns its results row (never raises for a bad run)."""
+class RunInterrupted(Exception):
+    """The sweep was stopped (Ctrl-C, SIGTERM) before or while this run ran: it has no row,
+    and the same command runs it again."""
 
-    def execute(self, task: Task) -> dict[str, Any]: ...
+
+class Executor:
+    """Runs a task to completion and returns its results row (never raises for a bad run,
+    only ``RunInterrupted`` once ``stop`` was called).
+
+    The sweep calls ``start`` before the first run and ``close`` at the end; ``stop`` (from
+    another thread, on a signal) must make every ``execute`` in flight return promptly by
+    raising ``RunInterrupted``, its run stopped. An executor that submits the whole sweep at
+    once (Slurm job arrays) sets ``batches`` and implements ``execute_all``; one that leaves
+    rows on disk for ``--collect`` implements ``collect``. The defaults do nothing."""
+
+    name = "executor"
+    batches = False  # True: ``execute_all(tasks, record, store)`` instead of ``execute``
+    slots = 1  # runs it accepts at once, whatever --jobs says (Dask queues them itself)
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+
+    def start(self) -> Executor:
+        return self
+
+    def execute(self, task: Task) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def execute_all(self, tasks: list[Task], record: Callable[[SuiteRun, dict[str, Any]], None],
+                    store: Any) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Start nothing more and stop the runs in flight (their ``execute`` raises
+        ``RunInterrupted``)."""
+        self.stopping.set()
+
+    def close(self) -> None:
+        return None
+
+    def collect(self, store: Any) -> list[dict[str, Any]]:
+        """Rows that finished jobs left in the results directory and the journal lacks."""
+        return []
 
 
-class LocalProcessExecutor:
+class LocalProcessExecutor(Executor):
     """One fresh process per run on this machine, with the task's limits enforced."""
 
     name = "local"
 
     def __init__(self, poll_s: float = 0.05, python: str | None = None):
+        super().__init__()
         self.poll_s = poll_s
         self.python = python or sys.executable
 
@@ -101,11 +150,13 @@ class LocalProcessExecutor:
         spec, limits = task.spec, task.run.limits
         if task.run.unavailable:
             return failed_row(spec, "infeasible", task.run.unavailable)
-        workdir = Path(task.results_dir).absolute()
-        (workdir / "runs").mkdir(parents=True, exist_ok=True)
-        (workdir / "logs").mkdir(parents=True, exist_ok=True)
-        log_path = workdir / "logs" / f"{task.config_hash}.log"
-        with tempfile.TemporaryDirectory(prefix="dsm-bench-run-") as tmp:
+        if self.stopping.is_set():
+            raise RunInterrupted(task.run.label)
+        # the run's outputs and its scratch go under DIR, never through a link planted there
+        workdir = Path(os.path.realpath(task.results_dir))
+        subdir(workdir, "runs")
+        log_path = subdir(workdir, "logs") / f"{task.config_hash}.log"
+        with tempfile.TemporaryDirectory(prefix="run-", dir=subdir(workdir, "tmp")) as tmp:
             task_path, result_path = Path(tmp) / "task.json", Path(tmp) / "result.json"
             task_path.write_text(json.dumps({
                 "spec": asdict(spec),
@@ -118,7 +169,8 @@ class LocalProcessExecutor:
                 "parent_pid": os.getpid(),
             }, default=str))
             started, oom_kills = time.monotonic(), _oom_kills()
-            with open(log_path, "w") as log:
+            log_fd = open_nofollow(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode())
+            with os.fdopen(log_fd, "w") as log:
                 output = None if task.verbose else log
                 proc = subprocess.Popen(
                     [self.python, "-m", "dsm_bench.harness.executor", str(task_path)],
@@ -128,6 +180,8 @@ class LocalProcessExecutor:
                 verdict, peak_mb = self._watch(proc, limits, started)
             wall_s = time.monotonic() - started
             result = _read_json(result_path)
+        if verdict == STOPPED:
+            raise RunInterrupted(task.run.label)
         if verdict is None and result is not None and "row" in result:
             return result["row"]
         if verdict is not None:
@@ -150,6 +204,9 @@ class LocalProcessExecutor:
         peak = 0.0
         try:
             while proc.poll() is None:
+                if self.stopping.is_set():
+                    _kill_group(proc)
+                    return STOPPED, peak
                 rss = _tree_rss_mb(proc.pid)
                 peak = max(peak, rss)
                 if rss > limits.memory_mb:

@@ -25,6 +25,11 @@ the journal until it ends, with every executor; a second ``run``, ``check --out`
 and the summary ends "disk full in DIR: N finished, M not started; free space and run the same
 command" (exit 1). A run that failed only because its outputs could not be written gets no row,
 so the same command re-runs it.
+
+Ctrl-C (SIGINT) or SIGTERM stops the sweep: nothing new starts, the runs in flight are stopped
+and get no row, and the summary ends "interrupted: N finished, M not started; run the same
+command to resume" (exit 130 or 143). Nothing is written through a link planted in DIR
+(``dsm_bench.harness.confined``): ``run`` refuses one up front with exit 2 naming it.
 """
 
 from __future__ import annotations
@@ -34,19 +39,25 @@ import contextlib
 import errno
 import json
 import os
+import signal
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dsm_bench.harness.executor import Executor, LocalProcessExecutor, Task
+from dsm_bench.harness.confined import UnsafePath
+from dsm_bench.harness.confined import problems as unsafe_paths
+from dsm_bench.harness.executor import Executor, LocalProcessExecutor, RunInterrupted, Task
 from dsm_bench.harness.executors import EXECUTORS
+from dsm_bench.harness.settings import UsageError
 from dsm_bench.harness.store import (
     PARQUET,
     ResultsDirBusy,
+    ResultsError,
     ResultsStore,
     driver_lock,
     read_results,
@@ -73,10 +84,19 @@ class SweepSummary:
     # set when writing to the results directory failed (disk full, I/O error): no run was
     # started after it; the line says how many runs have a row and how many do not
     io_error: str = ""
+    # the signal (SIGINT, SIGTERM) that stopped the sweep, and the line that says so
+    signal: int = 0
+    interrupted: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.statuses["failed"] == 0 and self.statuses["timeout"] == 0 and not self.io_error
+        return (self.statuses["failed"] == 0 and self.statuses["timeout"] == 0
+                and not self.io_error and not self.signal)
+
+    @property
+    def exit_status(self) -> int:
+        """0 all ok or infeasible, 1 some failed, 128 + the signal that stopped the sweep."""
+        return 128 + self.signal if self.signal else (0 if self.ok else 1)
 
     def __str__(self) -> str:
         done = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "nothing run"
@@ -86,12 +106,16 @@ class SweepSummary:
         lines += [f"  {f}" for f in self.failures]
         if self.io_error:
             lines.append(self.io_error)
+        if self.interrupted:
+            lines.append(self.interrupted)
         return "\n".join(lines)
 
 
 def _io_error_text(exc: OSError, out: Path, finished: int, not_started: int) -> str:
     """The summary line of a sweep stopped by an I/O error: what is safe, what to do."""
     counts = f"{finished} finished, {not_started} not started"
+    if isinstance(exc, UnsafePath):
+        return f"{exc}: {counts}; run the same command once it is removed"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"disk full in {out}: {counts}; free space and run the same command"
     return (f"I/O error in {out} ({exc.strerror or exc}): {counts}; fix it and run the same "
@@ -157,34 +181,67 @@ def run_suite(
 
     ``executor`` runs the tasks: one ``execute(task)`` call per run from a pool of ``jobs``
     threads (or of ``executor.slots``, where it queues runs itself, as Dask does), or a single
-    ``execute_all(tasks, record, store)`` where it submits them in batches (Slurm arrays).
-    Executors with ``start()`` / ``close()`` are started before the first run and closed at
-    the end. The sweep holds the directory's lock throughout (``driver_lock``: raises
-    ``ResultsDirBusy`` when another driver holds it), whichever executor runs the runs.
+    ``execute_all(tasks, record, store)`` where it submits them in batches (Slurm arrays:
+    ``executor.batches``). The executor is started before the first run and closed at the
+    end; rows it left on disk that the journal lacks (``collect``) are journaled first. The
+    sweep holds the directory's lock throughout (``driver_lock``: raises ``ResultsDirBusy``
+    when another driver holds it), whichever executor runs the runs.
 
     An I/O error writing the results directory (a full disk) stops the sweep from starting
     runs; every row already in the journal stays, runs in flight finish, and the summary's
-    ``io_error`` says how many runs are done and how many are not."""
-    with driver_lock(out):
-        return _run_locked(suite, Path(out), executor or LocalProcessExecutor(), retry_failed,
-                           verbose, jobs, progress)
+    ``io_error`` says how many runs are done and how many are not.
+
+    SIGINT (Ctrl-C) and SIGTERM, in the main thread, stop the sweep at once: nothing new
+    starts, the executor stops the runs in flight (``Executor.stop``: they get no row and run
+    again on resume), every run that finished is journaled, and the summary's ``signal`` and
+    ``interrupted`` line say so (exit status 128 + the signal)."""
+    executor = executor or LocalProcessExecutor()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if not received:
+            received.append(signum)
+            # not in the handler: it may have interrupted the executor holding its own lock
+            threading.Thread(target=executor.stop, daemon=True).start()
+
+    with driver_lock(out), _signals_call(on_signal):
+        return _run_locked(suite, Path(out), executor, retry_failed, verbose, jobs, progress,
+                           received)
+
+
+@contextlib.contextmanager
+def _signals_call(handler: Callable[[int], None]) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM call ``handler(signum)`` instead of raising
+    or ending the process (only the main thread can install handlers; elsewhere: no change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda signum, _frame: handler(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _run_locked(suite: Suite, out: Path, executor: Executor, retry_failed: bool, verbose: bool,
-                jobs: int, progress: bool) -> SweepSummary:
+                jobs: int, progress: bool, received: list[int]) -> SweepSummary:
     from dsm_bench.harness.single_run import failed_row, infeasible_reason, run_path_errors
 
-    executor_name = getattr(executor, "name", type(executor).__name__)
+    executor_name = executor.name
     store = ResultsStore(out)
+    executor.start()  # an unreachable cluster fails here, before anything is written
+    for row in executor.collect(store):  # rows of jobs an earlier driver left behind
+        row.setdefault("suite", suite.name)
+        store.append_journal(row)
     if store.journal.exists():
         for note in store.repair_tables()[1]:  # a table file a report found broken, say
             print(f"note: {note}", file=sys.stderr)
     todo, skipped, stale = pending_runs(suite, store, retry_failed)
-    if hasattr(executor, "start"):
-        executor.start()  # an unreachable cluster fails here, before anything is written
     summary = SweepSummary(suite=suite.name, out=store.dir, total=len(suite.runs),
                            skipped=skipped, stale=stale)
-    stopped = threading.Event()
+    stopped = threading.Event()  # an I/O error: start nothing more, let runs in flight end
     io_errors: list[OSError] = []
 
     from tqdm.auto import tqdm
@@ -243,19 +300,22 @@ def _run_locked(suite: Suite, out: Path, executor: Executor, retry_failed: bool,
         return Task(run=run, results_dir=store.dir.absolute(), verbose=verbose)
 
     def execute(item: tuple[SuiteRun, Any]) -> None:
-        if stopped.is_set():
+        if stopped.is_set() or executor.stopping.is_set():
             return
         bar.set_description_str(f"{suite.name}: {item[0].label}")
         try:
             task = prepare(item)
             if task is not None:
                 record(task.run, executor.execute(task))
+        except RunInterrupted:  # stopped by a signal: no row, the same command runs it
+            pass
         except OSError as exc:  # the executor could not write the run's log or folders
             io_failure(exc)
 
     try:
-        if hasattr(executor, "execute_all"):
-            tasks = [t for t in map(prepare, todo) if t is not None and not stopped.is_set()]
+        if executor.batches:
+            tasks = [t for t in map(prepare, todo)
+                     if t is not None and not stopped.is_set() and not executor.stopping.is_set()]
             try:
                 # jobs already submitted run on; their rows are collected by the same command
                 executor.execute_all(tasks, record, store)
@@ -272,18 +332,22 @@ def _run_locked(suite: Suite, out: Path, executor: Executor, retry_failed: bool,
                         future.result()
     finally:
         bar.close()
-        if hasattr(executor, "close"):
-            executor.close()
+        executor.close()
     if not io_errors and not (store.dir / PARQUET).exists():
         try:
             store.write_tables()  # an empty, correctly shaped table
         except OSError as exc:
             io_failure(exc)
-    if io_errors:
+    if io_errors or received:
         done = store.latest()
         finished = sum(run.to_spec().config_hash() in done for run in suite.runs)
-        summary.io_error = _io_error_text(io_errors[0], store.dir, finished,
-                                          len(suite.runs) - finished)
+        counts = (finished, len(suite.runs) - finished)
+        if io_errors:
+            summary.io_error = _io_error_text(io_errors[0], store.dir, *counts)
+        if received:
+            summary.signal = received[0]
+            summary.interrupted = ("interrupted: {} finished, {} not started; run the same "
+                                   "command to resume".format(*counts))
     return summary
 
 
@@ -291,7 +355,7 @@ def collect(store: ResultsStore, executor: Any, suite_name: str) -> int:
     """``--collect``: rows that finished jobs left on disk go into the journal, and the table
     is rewritten from the journal; nothing runs. Returns the number of rows added."""
     with driver_lock(store.dir):
-        rows = executor.collect(store) if hasattr(executor, "collect") else []
+        rows = executor.collect(store)
         for row in rows:
             row.setdefault("suite", suite_name)
             store.append_journal(row)
@@ -336,6 +400,21 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                         "the CPU / GPU hours the suite's budgets imply")
 
 
+def results_dir_problems(out: Path) -> list[str]:
+    """Why a sweep may not write into ``out``: it cannot be created or written, or links are
+    planted where the sweep writes (``dsm_bench.harness.confined``). [] when it may."""
+    problem = check_writable(out)
+    return [problem] if problem else unsafe_paths(out)
+
+
+def ensure_results_dir(out: Path) -> None:
+    """Create ``out`` (UsageError when the file system refuses, e.g. under /proc)."""
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out} cannot be written: {exc.strerror or exc}") from None
+
+
 def check_writable(out: Path) -> str | None:
     """Why ``out`` cannot be created / written, or None; checked before anything is written."""
     out = Path(out).absolute()
@@ -366,9 +445,9 @@ def main(args: argparse.Namespace) -> int:
     if dry_run and collecting:
         print("error: --dry-run and --collect exclude each other", file=sys.stderr)
         return 2
-    problem = None if dry_run else check_writable(args.out)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    problems = [] if dry_run else results_dir_problems(args.out)
+    if problems:
+        print("error: " + "; ".join(problems), file=sys.stderr)
         return 2
     try:
         suite = load_suite(args.suite, plugins=getattr(args, "plugin", None))
@@ -377,14 +456,16 @@ def main(args: argparse.Namespace) -> int:
             suite = suite.select(selection)
         settings = load_executor_config(getattr(args, "executor_config", None), suite.executor,
                                         executor_name)
+        escapes = _path_errors(suite, args.out)
+        if escapes:
+            raise UsageError("\n  ".join(escapes))
+        if collecting and not Path(args.out).is_dir():
+            raise UsageError(f"--collect: {args.out} does not exist")
         executor = make_executor(executor_name, jobs=args.jobs,
-                                 scheduler=getattr(args, "scheduler", None), settings=settings)
-    except (SuiteError, ExecutorError) as exc:
+                                 scheduler=getattr(args, "scheduler", None), settings=settings,
+                                 results_dir=args.out)
+    except (SuiteError, ExecutorError, UsageError, UnsafePath) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    escapes = _path_errors(suite, args.out)
-    if escapes:
-        print("error: " + "\n  ".join(escapes), file=sys.stderr)
         return 2
     store = ResultsStore(args.out)
     if dry_run:
@@ -396,9 +477,6 @@ def main(args: argparse.Namespace) -> int:
             if store.dir.is_dir():  # a busy DIR is refused before a cluster is started
                 held.enter_context(driver_lock(store.dir))
             if collecting:
-                if not store.dir.is_dir():
-                    print(f"error: --collect: {store.dir} does not exist", file=sys.stderr)
-                    return 2
                 try:
                     added = collect(store, executor, suite.name)
                 except OSError as exc:
@@ -408,22 +486,18 @@ def main(args: argparse.Namespace) -> int:
                     return 1
                 print(f"collected {added} row(s) into {store.journal}; table rewritten")
                 return 0
-            try:
-                if hasattr(executor, "start"):
-                    executor.start()
-            except ExecutorError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
+            executor.start()
+            ensure_results_dir(args.out)
             summary = run_suite(suite, args.out, executor=executor,
                                 retry_failed=args.retry_failed, verbose=args.verbose,
                                 jobs=args.jobs)
-    except ResultsDirBusy as exc:
-        if hasattr(executor, "close"):
-            executor.close()
+    except (ResultsDirBusy, ExecutorError, UsageError, UnsafePath, ResultsError) as exc:
+        # busy, unreachable cluster, sbatch refused, a link planted, a foreign journal, /proc
+        executor.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary)
-    return 0 if summary.ok else 1
+    return summary.exit_status
 
 
 def _path_errors(suite: Suite, out: Path) -> list[str]:

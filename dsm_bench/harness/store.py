@@ -12,6 +12,9 @@
   (``fcntl.flock``, released by the kernel when the driver dies, however it dies) and writes
   the holder's pid, host and start time into the file, so that a second driver can name it.
 
+Nothing is written through a symbolic link: the journal and the lock are opened with
+``O_NOFOLLOW``, the tables replaced by rename (``dsm_bench.harness.confined``).
+
 Files are created with mode ``0666 & ~umask`` (0644 under the usual umask 022), the mode
 ``open()`` gives the journal and the logs: results are meant to be read by collaborators and
 by the cluster's nodes, and they hold no secret. ``tempfile.mkstemp`` names temporary files
@@ -41,6 +44,7 @@ from typing import Any
 
 import pandas as pd
 
+from dsm_bench.harness.confined import open_nofollow
 from dsm_bench.table import (
     CSV,
     JOURNAL,
@@ -134,7 +138,8 @@ class ResultsStore:
         line = json.dumps(_json_row(row), default=str, allow_nan=False) + "\n"
         with self._lock:
             self.dir.mkdir(parents=True, exist_ok=True)
-            with open(self.journal, "ab") as f:
+            fd = open_nofollow(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, file_mode())
+            with os.fdopen(fd, "ab") as f:
                 size = f.seek(0, os.SEEK_END)
                 torn = size > 0 and not _ends_with_newline(self.journal, size)
                 try:
@@ -247,7 +252,7 @@ def driver_lock(directory: str | Path) -> Iterator[None]:
 
 
 def _acquire(path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
+    fd = open_nofollow(path, os.O_RDWR | os.O_CREAT, file_mode())
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -69,6 +69,8 @@ __all__ = [
 SUITES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
 
 SUITE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+# the name becomes part of folder names (reports/<name>-<date>/): well below NAME_MAX (255)
+SUITE_NAME_MAX = 100
 SUITE_KEYS = {"name", "description", "plugins", "executor", "defaults", "runs"}
 DEFAULT_KEYS = {"seeds", "threads", "budget", "evaluation", "limits", "options",
                 "problem_overrides"}
@@ -293,9 +295,14 @@ def load_suite(name_or_path: str | Path, validate: bool = True,
             )
         path = candidate
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{path}: not UTF-8 text (byte {exc.start}); a TOML file must be "
+                         "UTF-8") from None
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     suite = parse_suite(data, default_name=path.stem)
     suite.path = path
     errors: list[str] = []
@@ -312,10 +319,11 @@ def parse_suite(data: dict[str, Any], default_name: str = "suite") -> Suite:
     errors: list[str] = []
     _unknown_keys(data, SUITE_KEYS, "suite", errors)
     name = str(data.get("name", default_name))
-    if not SUITE_NAME.fullmatch(name):
+    if not SUITE_NAME.fullmatch(name) or len(name) > SUITE_NAME_MAX:
         # the name becomes a folder name (reports/<name>-<date>): nothing that can escape it
-        raise SuiteError(f"suite name {name!r} is not valid: use letters, digits, '_', '.' "
-                         "and '-' only, not starting with '.'")
+        shown = name if len(name) <= 60 else f"{name[:40]}...({len(name)} characters)"
+        raise SuiteError(f"suite name {shown!r} is not valid: use letters, digits, '_', '.' "
+                         f"and '-' only, not starting with '.', at most {SUITE_NAME_MAX} of them")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise SuiteError(f"suite {name!r}: [defaults] must be a table")

@@ -122,9 +122,12 @@ def load_executor_config(path: str | Path | None, suite_tables: dict[str, Any],
     if path is not None:
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ExecutorError(f"--executor-config {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ExecutorError(f"--executor-config {path}: not UTF-8 text (byte "
+                                f"{exc.start}); a TOML file must be UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
             raise ExecutorError(f"--executor-config {path}: not valid TOML: {exc}") from None
         tables = data.get("executor", data)
@@ -142,9 +145,21 @@ def check_keys(settings: dict[str, Any], valid: set[str], where: str) -> None:
                             f"{', '.join(sorted(valid))}")
 
 
+def _check_dask_settings(settings: dict[str, Any]) -> None:
+    timeout = settings.get("connect_timeout_s", 10.0)
+    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout) or timeout <= 0):
+        raise ExecutorError(f"[executor.dask].connect_timeout_s: {timeout!r} must be a number "
+                            "of seconds > 0")
+    if not isinstance(settings.get("gpu_for_auto", False), bool):
+        raise ExecutorError(f"[executor.dask].gpu_for_auto: {settings['gpu_for_auto']!r}; "
+                            "valid values: true, false")
+
+
 def make_executor(name: str, *, jobs: int = 1, scheduler: str | None = None,
-                  settings: dict[str, Any] | None = None):
-    """The executor called ``name`` with its settings checked (raises ExecutorError)."""
+                  settings: dict[str, Any] | None = None, results_dir: Path | None = None):
+    """The executor called ``name`` with its settings checked (raises ExecutorError). A Dask
+    LocalCluster keeps its scratch in ``results_dir``/dask-scratch."""
     settings = dict(settings or {})
     if name == "local":
         from dsm_bench.harness.executor import LocalProcessExecutor
@@ -157,7 +172,9 @@ def make_executor(name: str, *, jobs: int = 1, scheduler: str | None = None,
         from dsm_bench.harness.executors.dask import DaskExecutor
 
         check_keys(settings, DASK_KEYS, "[executor.dask]")
-        return DaskExecutor(scheduler=scheduler, workers=jobs, **settings)
+        _check_dask_settings(settings)
+        return DaskExecutor(scheduler=scheduler, workers=jobs, results_dir=results_dir,
+                            **settings)
     if name == "slurm":
         from dsm_bench.harness.executors.slurm import SlurmExecutor
 

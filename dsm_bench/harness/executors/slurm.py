@@ -12,7 +12,9 @@ rows to the journal as their files appear. A job that leaves the queue without a
 at its time limit, out of memory, node failure) becomes a ``timeout`` or ``failed`` row with
 Slurm's reason (``scontrol show job``) and its log's tail. Killing the driver loses nothing:
 the same command again submits no run whose job finished, is queued or is running; it waits
-for those and collects the rows that arrived meanwhile. The queue is read with ``squeue``, not
+for those (a job is judged lost only when out of the queue with no row a poll later) and
+collects the rows that arrived meanwhile. ``--collect`` takes every row file the journal
+lacks, also one that came after its job was recorded as lost. The queue is read with ``squeue``, not
 ``sacct``, so a cluster without accounting (slurmdbd) works.
 
 ``cluster = "local"`` runs the same code path on submitit's ``LocalExecutor`` (jobs are
@@ -22,17 +24,18 @@ processes of this machine), for a machine without Slurm.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dsm_bench.harness.executor import LocalProcessExecutor, Task, write_json_atomic
+from dsm_bench.harness.confined import subdir
+from dsm_bench.harness.executor import Executor, LocalProcessExecutor, Task, write_json_atomic
 from dsm_bench.harness.executors import ExecutorError, check_keys, resource_class
 
 __all__ = ["SLURM_KEYS", "SlurmExecutor", "run_in_job"]
@@ -64,12 +67,14 @@ def run_in_job(task: Task, rows_dir: str, executor: str) -> dict[str, Any]:
     return row
 
 
-class SlurmExecutor:
+class SlurmExecutor(Executor):
     """Submits a sweep's runs as job arrays and collects their rows from the shared DIR."""
 
     name = "slurm"
+    batches = True
 
     def __init__(self, settings: dict[str, Any]):
+        super().__init__()
         check_keys(settings, SLURM_KEYS, "[executor.slurm]")
         self.settings = _normalised(settings)
         self.cluster = self.settings.pop("cluster", "slurm")
@@ -93,36 +98,38 @@ class SlurmExecutor:
                                 f"(pip install 'dsm-bench[cluster]'): {exc}") from None
         return self
 
-    def close(self) -> None:
-        """Nothing to stop: queued and running jobs go on and are collected by a re-run."""
+    def stop(self) -> None:
+        """Stop waiting: queued and running jobs go on, and the same command collects them."""
+        super().stop()
 
     # ------------------------------------------------------------------ the sweep
 
     def execute_all(self, tasks: list[Task], record: Callable[[Any, dict[str, Any]], None],
                     store: Any) -> None:
-        """Submit what is neither finished nor queued, then record every task's row."""
+        """Submit what is neither finished nor queued, then record every task's row. A task
+        whose job was submitted by an earlier driver is waited for, whatever the queue says
+        at first: it is judged lost only when it is out of the queue and has left no row a
+        poll later (``_collect_loop``)."""
         if not tasks:
             return
-        folder = Path(tasks[0].results_dir) / "slurm"
-        rows_dir, jobs_path = folder / "rows", folder / "jobs.json"
-        rows_dir.mkdir(parents=True, exist_ok=True)
+        folder = subdir(tasks[0].results_dir, "slurm")
+        rows_dir, jobs_path = subdir(folder, "rows"), folder / "jobs.json"
         recorded = _read_json(jobs_path) or {}
         in_journal = {r.get("job_id") for r in store.rows() if r.get("job_id")}
-        queued = self._alive({rec["job_id"] for rec in recorded.values()})
         waiting: dict[str, tuple[Task, str]] = {}
         submit: list[Task] = []
         for task in tasks:
             rec = recorded.get(task.config_hash)
             if rec is None or rec["job_id"] in in_journal:
                 submit.append(task)  # never submitted, or its row is in (and is re-run)
-            elif rec["job_id"] in queued or _row_file(rows_dir, task, rec["job_id"]):
+            else:
                 waiting[task.config_hash] = (task, rec["job_id"])
-            else:  # it ended while no driver watched, leaving no row: Slurm killed it
-                record(task.run, self._lost_row(task, rec["job_id"], folder))
         arrays: dict[Any, list[Task]] = {}
         for task in submit:
             arrays.setdefault(resource_class(task.run, self.settings), []).append(task)
         for cls, members in arrays.items():
+            if self.stopping.is_set():
+                break
             jobs = self._submit(cls, members, folder, rows_dir)
             for task, job in zip(members, jobs, strict=True):
                 waiting[task.config_hash] = (task, job.job_id)
@@ -146,9 +153,19 @@ class SlurmExecutor:
             if key in self.settings:
                 params[f"slurm_{key}"] = self.settings[key]
         executor.update_parameters(**params)
-        with executor.batch():
-            jobs = [executor.submit(run_in_job, task, str(rows_dir), self.label)
-                    for task in tasks]
+        pickles = set((folder / "logs").glob("*.pkl"))
+        try:
+            # submitit prints sbatch's complaint itself: it goes into the one error line
+            with contextlib.redirect_stderr(io.StringIO()), executor.batch():
+                jobs = [executor.submit(run_in_job, task, str(rows_dir), self.label)
+                        for task in tasks]
+        except (submitit.core.utils.FailedJobError, OSError) as exc:
+            for path in set((folder / "logs").glob("*.pkl")) - pickles:
+                path.unlink(missing_ok=True)  # the calls of jobs that do not exist
+            said = [line.removeprefix("sbatch: error: ").strip()
+                    for line in str(exc).splitlines() if line.strip()]
+            raise ExecutorError(f"the scheduler refused array {cls.label}: "
+                                f"{'; '.join(said) or type(exc).__name__}") from None
         for job in jobs:
             self._jobs[job.job_id] = job
         return jobs
@@ -156,7 +173,7 @@ class SlurmExecutor:
     def _collect_loop(self, waiting: dict[str, tuple[Task, str]], rows_dir: Path,
                       folder: Path, record: Callable[[Any, dict[str, Any]], None]) -> None:
         gone_once: set[str] = set()
-        while waiting:
+        while waiting and not self.stopping.is_set():
             for config_hash, (task, job_id) in list(waiting.items()):
                 row = _row_file(rows_dir, task, job_id)
                 if row is not None:
@@ -164,6 +181,7 @@ class SlurmExecutor:
                     del waiting[config_hash]
             if not waiting:
                 break
+            self.stopping.wait(self.poll_s)  # a row written just now needs no queue query
             alive = self._alive({job_id for _, job_id in waiting.values()})
             for config_hash, (task, job_id) in list(waiting.items()):
                 if job_id in alive:
@@ -174,7 +192,6 @@ class SlurmExecutor:
                     record(task.run, self._lost_row(task, job_id, folder))
                     del waiting[config_hash]
                 gone_once.add(job_id)
-            time.sleep(self.poll_s)
 
     def _alive(self, job_ids: set[str]) -> set[str]:
         """Which of ``job_ids`` are queued or running."""
@@ -186,7 +203,8 @@ class SlurmExecutor:
             if out.returncode != 0:  # the controller is unreachable: assume nothing ended
                 return set(job_ids)
             return job_ids & set(out.stdout.split())
-        return {j for j in job_ids if j in self._jobs and not self._jobs[j].done()}
+        return {j for j in job_ids if not self._jobs[j].done()} if all(
+            j in self._jobs for j in job_ids) else {j for j in job_ids if _local_job_alive(j)}
 
     def _lost_row(self, task: Task, job_id: str, folder: Path) -> dict[str, Any]:
         """The row of a job that ended without writing one, with the scheduler's reason."""
@@ -216,16 +234,32 @@ class SlurmExecutor:
     # ------------------------------------------------------------------ --collect
 
     def collect(self, store: Any) -> list[dict[str, Any]]:
-        """Rows of finished jobs on disk that the journal lacks (runs nothing)."""
-        folder = store.dir / "slurm"
-        recorded = _read_json(folder / "jobs.json") or {}
-        in_journal = {r.get("job_id") for r in store.rows() if r.get("job_id")}
+        """Every row in ``DIR/slurm/rows/`` that the journal lacks (runs nothing): also the
+        row of a job an earlier driver gave up on, whose lost-job row is in the journal."""
+        rows_dir = store.dir / "slurm" / "rows"
+        if not rows_dir.is_dir():
+            return []
+        in_journal = {_row_key(r) for r in store.rows()}
         rows = []
-        for config_hash, rec in recorded.items():
-            row = _read_json(folder / "rows" / f"{config_hash}.json")
-            if row and row.get("job_id") == rec["job_id"] and rec["job_id"] not in in_journal:
+        for path in sorted(subdir(store.dir, "slurm/rows").glob("*.json")):
+            row = _read_json(path)
+            if isinstance(row, dict) and row.get("config_hash") and _row_key(row) not in in_journal:
                 rows.append(row)
         return rows
+
+
+def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What tells one job's row from another's, and from the row written when it was lost."""
+    return tuple(row.get(k) for k in ("config_hash", "job_id", "status", "finished_at"))
+
+
+def _local_job_alive(job_id: str) -> bool:
+    """A submitit-local job of an earlier driver: its id is its process id."""
+    try:
+        cmdline = Path(f"/proc/{int(job_id)}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+    return b"submitit" in cmdline
 
 
 def _row_file(rows_dir: Path, task: Task, job_id: str) -> dict[str, Any] | None:
@@ -287,12 +321,15 @@ def _minutes(value: Any, where: str) -> int:
         raise ExecutorError(f"{where}.time: {value!r}; expected minutes or \"[D-]HH:MM:SS\"")
     days, a, b, c = (int(x) if x else 0 for x in match.groups())
     if match.group(3) is None and match.group(1) is None:
-        return max(a, 1)  # "MM"
-    if match.group(4) is None and match.group(1) is None:
+        seconds = a * 60  # "MM"
+    elif match.group(4) is None and match.group(1) is None:
         seconds = a * 60 + b  # "MM:SS"
     else:
         seconds = days * 86400 + a * 3600 + b * 60 + c
-    return max(-(-seconds // 60), 1)
+    if seconds <= 0:  # Slurm reads 0 as no limit: a run's limit is never that
+        raise ExecutorError(f"{where}.time: {value!r} must be longer than 0; expected minutes "
+                            "or \"[D-]HH:MM:SS\"")
+    return -(-seconds // 60)
 
 
 def _megabytes(value: Any, where: str) -> int:
@@ -302,4 +339,8 @@ def _megabytes(value: Any, where: str) -> int:
     if not match or isinstance(value, bool):
         raise ExecutorError(f"{where}.mem: {value!r}; expected megabytes or \"16G\"")
     scale = {"": 1, "M": 1, "G": 1024, "T": 1024**2}[match.group(2)]
-    return int(float(match.group(1)) * scale)
+    megabytes = int(float(match.group(1)) * scale)
+    if megabytes < 1:  # Slurm reads mem=0 as the whole node
+        raise ExecutorError(f"{where}.mem: {value!r} must be at least 1 MB; expected "
+                            "megabytes or \"16G\"")
+    return megabytes
