@@ -62,6 +62,9 @@ COST_MEAN = tuple(m.name for m in COST_TABLE if m.name not in COST_MAX)
 NUMERIC = set(ERROR_METRICS) | set(_STD_COLUMNS.values()) | set(COST_MEAN) | set(COST_MAX) | {
     "d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times", "threads", "wall_s"}
 
+# solver options that never make a variant: the seed (seeds repeat one configuration) and
+# what a run writes or its threads, which do not change what it computes
+_RESOLVED_ONLY = {"seed", "threads", "checkpoint", "log_every", "sample_batch"}
 # config keys that identify a run but not a configuration (seeds repeat one configuration)
 _IDENTITY_KEYS = {"seed", "suite", "solver", "problem", "d", "evaluation.eval_seed",
                   "problem_overrides.d", "solver_options.seed"}
@@ -191,25 +194,72 @@ def _differing_keys(configs: list[dict[str, Any]]) -> set[str]:
             if len({json.dumps(c.get(key), sort_keys=True, default=str) for c in configs}) > 1}
 
 
+def _resolved_options(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row's solver options as run (its ``resolved_config``; {} where absent)."""
+    out = []
+    for value in table.get("resolved_config", pd.Series([None] * len(table))):
+        solver = parse_config(value).get("solver")
+        out.append(solver if isinstance(solver, dict) else {})
+    return out
+
+
+def _label_hook(solver: str):
+    """The solver's ``variant_label`` (solvers.base.Solver's readable default for a solver
+    that is not installed here)."""
+    from solvers.base import Solver
+
+    try:
+        from solvers.registry import solver_class
+
+        return solver_class(solver).variant_label
+    except Exception:  # noqa: BLE001 - not installed or broken here: the rows still report
+        return Solver.variant_label
+
+
 def _variant_labels(table: pd.DataFrame) -> list[str]:
     """A short label for configurations of one solver that coexist at the same (problem, d).
 
     Seeds repeat a configuration; anything else that differs between rows of one
-    (problem, d, solver), e.g. evaluation.n_samples = 10^4 vs 10^5, splits them into
-    variants. The distinguishing keys are collected per (problem, solver), so that a variant
-    keeps its label across dimensions; keys that only change with d (a budget scaled with d)
-    do not split lines.
+    (problem, d, solver), e.g. grad_div = exact vs hutchinson, splits them into variants. The
+    distinguishing keys are collected per (problem, solver), so that a variant keeps its label
+    across dimensions; keys that only change with d (a budget scaled with d) do not split
+    lines. Solver options are compared with their values as run (an option left to its
+    default and one set to the same value are one configuration) and named by the solver's
+    ``variant_label``; other keys (evaluation settings, budgets) are added only where the
+    options alone do not tell the variants apart.
     """
     flat = _flat_configs(table)
+    resolved = _resolved_options(table)
+    for i, options in enumerate(resolved):  # options as run, where the row records them
+        for key, value in options.items():
+            if f"solver_options.{key}" in flat[i] or key in _RESOLVED_ONLY:
+                continue
+            flat[i][f"solver_options.{key}"] = value
     labels = [""] * len(table)
-    for _, group in table.groupby(["problem", "solver"], sort=False):
+    for (_, solver), group in table.groupby(["problem", "solver"], sort=False):
         keys: set[str] = set()
         for _, at_d in group.groupby("d", dropna=False, sort=False):
             keys |= _differing_keys([flat[i] for i in at_d.index])
+        keys -= {f"solver_options.{k}" for k in _RESOLVED_ONLY}
+        options = sorted(k for k in keys if k.startswith("solver_options."))
+        others = sorted(k for k in keys if not k.startswith("solver_options."))
+        if options:
+            told_apart = all(
+                len({json.dumps([flat[i].get(k) for k in options], default=str)
+                     for i in at_d.index})
+                == len({json.dumps([flat[i].get(k) for k in keys], default=str)
+                        for i in at_d.index})
+                for _, at_d in group.groupby("d", dropna=False, sort=False))
+            if told_apart:
+                others = []
+        hook = _label_hook(str(solver)) if options else None
         for i in group.index:
-            labels[i] = ", ".join(
-                f"{key.rsplit('.', 1)[-1]}={_short(flat[i].get(key))}" for key in sorted(keys)
-            )
+            parts = []
+            if hook is not None:
+                shown = {k.removeprefix("solver_options."): flat[i].get(k) for k in options}
+                parts.append(hook(shown, resolved[i] or None))
+            parts += [f"{key.rsplit('.', 1)[-1]} = {_short(flat[i].get(key))}" for key in others]
+            labels[i] = ", ".join(p for p in parts if p)
     return labels
 
 
@@ -242,10 +292,13 @@ def _point_settings(table: pd.DataFrame, artifacts: dict[int, dict[str, Any]] | 
 
 
 def _short(value: Any) -> str:
+    """A value as a label shows it: 10,000; "default" for a key a row does not set."""
+    if value is None:
+        return "default"
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
-        return f"{int(value):,}".replace(",", "_")
+        return f"{int(value):,}"
     if isinstance(value, int) and abs(value) >= 1000:
-        return f"{value:,}".replace(",", "_")
+        return f"{value:,}"
     return str(value)
 
 
@@ -336,5 +389,6 @@ def power_law_exponent(d: np.ndarray, y: np.ndarray) -> float:
 
 def natural_key(text: str) -> tuple:
     """Sort key that orders embedded numbers by value ("n=1_000" before "n=10_000")."""
-    parts = re.split(r"(\d[\d_]*(?:\.\d+)?)", text)
-    return tuple((0, float(p.replace("_", ""))) if i % 2 else (1, p) for i, p in enumerate(parts))
+    parts = re.split(r"(\d[\d_,]*(?:\.\d+)?)", text)
+    return tuple((0, float(p.replace("_", "").replace(",", "").rstrip(",") or 0)) if i % 2
+                 else (1, p) for i, p in enumerate(parts))

@@ -209,7 +209,7 @@ class SolverStyles:
 
     def label(self, name: str, variant: str = "") -> str:
         label = self.get(name).label
-        return f"{label} [{variant}]" if variant else label
+        return f"{label}, {variant}" if variant else label
 
     def short_label(self, name: str) -> str:
         return self.get(name).short_label
