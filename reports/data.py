@@ -48,6 +48,7 @@ __all__ = [
     "parse_config",
     "pooled_spread",
     "power_law_exponent",
+    "select_dims",
     "natural_key",
 ]
 
@@ -374,6 +375,14 @@ def aggregate(table: pd.DataFrame, styles: SolverStyles | None = None) -> pd.Dat
     ]
     out = out.iloc[sorted(range(len(out)), key=order.__getitem__)]
     return out.reset_index(drop=True)
+
+
+def select_dims(dims, k: int = 3) -> list[int]:
+    """At most k dimensions: all of them, or the smallest, a middle one and the largest."""
+    dims = sorted({int(d) for d in dims if np.isfinite(d)})
+    if len(dims) <= k:
+        return dims
+    return [dims[0], dims[len(dims) // 2], dims[-1]]
 
 
 def power_law_exponent(d: np.ndarray, y: np.ndarray) -> float:

@@ -25,10 +25,10 @@ import pandas as pd
 from dsm_bench.model_error import model_error
 from dsm_bench.pooled import TrialMoments, excess_over_floor
 from reports.data import Results
-from reports.style import FLOOR_WORDS, SolverStyles
+from reports.style import FLOOR_WORDS, SolverStyles, dimension_symbol
 from reports.tables import excess_of, format_number
 
-__all__ = ["EXCESS_COLUMNS", "MODEL_ERROR_COLUMNS", "add_excess", "excess_lines"]
+__all__ = ["EXCESS_COLUMNS", "MODEL_ERROR_COLUMNS", "add_excess", "model_error_lines"]
 EXCESS_COLUMNS = tuple(f"{moment}_excess{suffix}" for moment in ("mean", "var")
                        for suffix in ("", "_lo", "_hi"))
 MODEL_ERROR_COLUMNS = tuple(f"{moment}_model_err{suffix}" for moment in ("mean", "var")
@@ -92,22 +92,25 @@ def add_excess(agg: pd.DataFrame, results: Results, *, n_boot: int = 2000,
     return out
 
 
-def excess_lines(agg: pd.DataFrame, styles: SolverStyles, level: float = 0.95) -> list[str]:
-    """One sentence per configuration with an excess: its value, interval and, where the
-    interval contains 0, that it is not distinguishable from the floor."""
+def model_error_lines(agg: pd.DataFrame, styles: SolverStyles, level: float = 0.95
+                      ) -> list[str]:
+    """One sentence per configuration with a model error: its value, interval and, where the
+    interval reaches 0, that it is not distinguishable from the floor."""
     lines = []
     for row in agg.to_dict("records"):
         parts = []
         for moment in ("var", "mean"):
-            excess = excess_of(row, moment)
-            if excess is None:
+            value = excess_of(row, moment, "model_err")
+            if value is None:
                 continue
-            interval = (f" ({level:.0%} interval {format_number(excess.lo, 2)} to "
-                        f"{format_number(excess.hi, 2)})" if np.isfinite(excess.lo) else "")
-            verdict = "" if excess.resolved else f": {FLOOR_WORDS}"
-            parts.append(f"{moment}_err_pooled exceeds the floor's by "
-                         f"{format_number(excess.value)}{interval}{verdict}")
+            interval = (f" ({level:.0%} interval {format_number(value.lo, 2)} to "
+                        f"{format_number(value.hi, 2)})" if np.isfinite(value.lo) else
+                        " (one trial: no interval)")
+            verdict = "" if value.resolved or not np.isfinite(value.lo) else f": {FLOOR_WORDS}"
+            parts.append(f"{moment} model error {format_number(value.value, 2)}{interval}"
+                         f"{verdict}")
         if parts:
-            lines.append(f"{row['problem']}, d = {int(row['d'])}, "
-                         f"{styles.label(row['solver'], row['variant'])}: " + "; ".join(parts))
+            lines.append(f"{row['problem']}, {dimension_symbol(row['problem'])} = "
+                         f"{int(row['d'])}, {styles.label(row['solver'], row['variant'])}: "
+                         + "; ".join(parts))
     return lines
