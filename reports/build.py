@@ -33,7 +33,7 @@ import pandas as pd
 from reports import document as doc_
 from reports import figures as figures_
 from reports import tables as tables_
-from reports.data import Results, ResultsRefused, aggregate, load_results
+from reports.data import Results, ResultsRefused, aggregate, load_results, short_value
 from reports.excess import add_excess, model_error_lines
 from reports.interactive import write_interactive
 from reports.style import SolverStyles, dimension_symbol
@@ -287,8 +287,9 @@ def _solver_lines(table: pd.DataFrame, styles: SolverStyles) -> list[str]:
             configs.setdefault(key, (options, budget))
         parts = []
         for options, budget in configs.values():
-            opts = ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "defaults"
-            bud = ", ".join(f"{k}={v}" for k, v in sorted(budget.items())) or "none"
+            opts = ", ".join(f"{k}={short_value(v)}" for k, v in sorted(options.items())
+                             ) or "defaults"
+            bud = ", ".join(f"{k}={short_value(v)}" for k, v in sorted(budget.items())) or "none"
             parts.append(f"options: {opts}; budget: {bud}")
         if len(parts) > 4:  # one per dimension, say; keep the report readable
             parts = parts[:4] + [f"... {len(parts) - 4} more configurations in tables/runs.csv"]

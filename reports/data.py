@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dsm_bench.schema import COLUMNS, COST_TABLE, METRIC_TABLE, flatten_config
+from dsm_bench.schema import COLUMNS, COST_TABLE, METRIC_TABLE, STATUSES, flatten_config
 from dsm_bench.table import (
     CSV,
     JOURNAL,
@@ -44,11 +44,13 @@ __all__ = [
     "Results",
     "ResultsRefused",
     "aggregate",
+    "check_rows",
     "load_results",
     "parse_config",
     "pooled_spread",
     "power_law_exponent",
     "select_dims",
+    "short_value",
     "natural_key",
 ]
 
@@ -119,6 +121,7 @@ def load_results(results_dir: Path) -> Results:
     without), ResultsRefused when a row's artifact path leads outside ``results_dir``."""
     results_dir = Path(results_dir)
     table, notes = read_table(results_dir)
+    check_rows(table, results_dir)
     table = _normalise(table)
     root = results_dir.resolve()
     artifacts: dict[int, dict[str, Any]] = {}
@@ -142,6 +145,56 @@ def load_results(results_dir: Path) -> Results:
     # the row's config holds the suite's overrides only; the artifact has every option
     table["point_settings"] = _point_settings(table, artifacts)
     return Results(results_dir, table, artifacts, notes)
+
+
+def _numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(the values as floats, where a value is present but not a number)."""
+    present = values.notna() & (values.astype(str).str.strip() != "")
+    numeric = pd.to_numeric(values.where(present), errors="coerce")
+    return numeric, present & numeric.isna()
+
+
+def check_rows(table: pd.DataFrame, where: Path) -> None:
+    """Refuse (ResultsRefused, naming the first bad row) a table whose rows ``dsm-bench run``
+    did not write: a status outside STATUSES, no solver or problem, a size that is not a
+    positive integer, a seed or metric that is not a number, or ok rows without any metric
+    (a table with only the identity columns)."""
+    def refuse(i: int, what: str) -> None:
+        row = table.iloc[i]
+        name = row.get("config_hash")
+        raise ResultsRefused(
+            f"{where}: row {i + 1}" + (f" (config_hash {name})" if isinstance(name, str) else "")
+            + f" {what}; not a row that `dsm-bench run` writes (remove it, or rerun the suite)")
+
+    if table.empty:
+        return
+    status = table["status"].where(table["status"].notna(), "").astype(str)
+    bad = ~status.isin(["", *STATUSES])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        refuse(i, f"has status {status.iloc[i]!r} (valid: {', '.join(STATUSES)})")
+    for column in ("solver", "problem"):
+        text = table[column].where(table[column].notna(), "").astype(str).str.strip()
+        if (text == "").any():
+            refuse(int(np.flatnonzero(text == "")[0]), f"has no {column}")
+    d, mistyped = _numbers(table["d"])
+    bad = ~(np.isfinite(d) & (d >= 1) & (d == np.floor(d)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        refuse(i, f"has d = {table['d'].iloc[i]!r} (a size is a positive integer)")
+    columns = [c for c in ("seed", *ERROR_METRICS) if c in table]
+    for column in columns:
+        _, mistyped = _numbers(table[column])
+        if mistyped.any():
+            i = int(np.flatnonzero(mistyped)[0])
+            refuse(i, f"has {column} = {table[column].iloc[i]!r}, not a number")
+    ok = (status == "ok").to_numpy()
+    metrics = [c for c in ERROR_METRICS if c in table]
+    if ok.any() and not any(_numbers(table[c])[0][ok].notna().any() for c in metrics):
+        raise ResultsRefused(
+            f"{where}: {int(ok.sum())} ok row(s) and not one metric ({', '.join(ERROR_METRICS[:3])}"
+            ", ...): a table with only the identity columns is not a results table that "
+            "`dsm-bench run` writes")
 
 
 def read_table(results_dir: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -259,7 +312,7 @@ def _variant_labels(table: pd.DataFrame) -> list[str]:
             if hook is not None:
                 shown = {k.removeprefix("solver_options."): flat[i].get(k) for k in options}
                 parts.append(hook(shown, resolved[i] or None))
-            parts += [f"{key.rsplit('.', 1)[-1]} = {_short(flat[i].get(key))}" for key in others]
+            parts += [f"{key.rsplit('.', 1)[-1]} = {short_value(flat[i].get(key))}" for key in others]
             labels[i] = ", ".join(p for p in parts if p)
     return labels
 
@@ -278,10 +331,10 @@ def _point_settings(table: pd.DataFrame, artifacts: dict[int, dict[str, Any]] | 
 
     def value(i: int, key: str) -> str:
         if key in flat[i]:
-            return _short(flat[i][key])
+            return short_value(flat[i][key])
         option = key.removeprefix("solver_options.")
         full = artifacts.get(i, {}).get("solver_config", {})
-        return _short(full[option]) if option != key and option in full else "default"
+        return short_value(full[option]) if option != key and option in full else "default"
 
     flat = _flat_configs(table)
     settings: list[tuple[tuple[str, str], ...]] = [()] * len(table)
@@ -292,7 +345,7 @@ def _point_settings(table: pd.DataFrame, artifacts: dict[int, dict[str, Any]] | 
     return settings
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
     """A value as a label shows it: 10,000; "default" for a key a row does not set."""
     if value is None:
         return "default"
