@@ -157,8 +157,8 @@ def _numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 def check_rows(table: pd.DataFrame, where: Path) -> None:
     """Refuse (ResultsRefused, naming the first bad row) a table whose rows ``dsm-bench run``
     did not write: a status outside STATUSES, no solver or problem, a size that is not a
-    positive integer, a seed or metric that is not a number, or ok rows without any metric
-    (a table with only the identity columns)."""
+    positive integer, a seed or metric that is not a number, or no metric column at all (a
+    table with only the identity columns)."""
     def refuse(i: int, what: str) -> None:
         row = table.iloc[i]
         name = row.get("config_hash")
@@ -188,12 +188,10 @@ def check_rows(table: pd.DataFrame, where: Path) -> None:
         if mistyped.any():
             i = int(np.flatnonzero(mistyped)[0])
             refuse(i, f"has {column} = {table[column].iloc[i]!r}, not a number")
-    ok = (status == "ok").to_numpy()
-    metrics = [c for c in ERROR_METRICS if c in table]
-    if ok.any() and not any(_numbers(table[c])[0][ok].notna().any() for c in metrics):
+    if not any(c in table for c in ERROR_METRICS):
         raise ResultsRefused(
-            f"{where}: {int(ok.sum())} ok row(s) and not one metric ({', '.join(ERROR_METRICS[:3])}"
-            ", ...): a table with only the identity columns is not a results table that "
+            f"{where}: the table has no metric column ({', '.join(ERROR_METRICS[:3])}, ...): "
+            "a table with only the identity columns is not a results table that "
             "`dsm-bench run` writes")
 
 
