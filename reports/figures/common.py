@@ -181,7 +181,8 @@ def figure_legend(fig, axes, any_gap: bool = False, ncol: int = 3, title: str | 
     # above the panels, in as many columns as fit the figure's width (never wider than it)
     renderer = fig.canvas.get_renderer()
     for columns in range(min(ncol, len(labels)), 0, -1):
-        legend = fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+        # 1.03: clear of labels written just above a panel (settings along a line)
+        legend = fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.03),
                             ncol=columns, fontsize=6.5 if style.FIG_WIDTH < 5 else 7,
                             title=title, title_fontsize=8)
         if columns == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width:

@@ -174,9 +174,10 @@ def _annotate_config_changes(ax, line: pd.DataFrame, y: np.ndarray, color: str) 
         changed = {k: v for k, v in items.items() if previous is None or previous.get(k) != v}
         previous = items
         if changed and np.isfinite(value):
-            ax.annotate(", ".join(f"{k}={v}" for k, v in changed.items()), (d, value),
-                        xytext=(2, 5), textcoords="offset points", fontsize=5.5, color=color,
-                        rotation=20)
+            note = ax.annotate(", ".join(f"{k}={v}" for k, v in changed.items()), (d, value),
+                               xytext=(2, 5), textcoords="offset points", fontsize=5.5,
+                               color=color, rotation=20)
+            note.set_in_layout(False)  # a label, not a reason to shrink the panels
 
 
 def _reference_word(sub: pd.DataFrame) -> str:
