@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from dsm_bench.schema import metric_label
-from reports.style import SolverStyles, dimension_label
+from reports.figures.common import variant_index
+from reports.style import SolverStyles, dimension_label, variant_linestyle
 from reports.tables import Table
 
 __all__ = ["INTERACTIVE_METRICS", "write_interactive"]
@@ -75,14 +76,15 @@ def _traces(agg: pd.DataFrame, styles: SolverStyles, metric: str, x_of) -> list[
                            "legendgroup": label, "line": {"color": color, "width": 1.5}})
             continue
         traces.append({"x": x, "y": y, "mode": "lines+markers", "name": label,
-                       "line": {"color": color, "dash": "dash" if variant and
-                                keys.index((solver, variant)) % 2 else "solid"},
+                       "line": {"color": color, "dash": _DASHES[variant_linestyle(
+                           variant_index(agg, solver, variant))]},
                        "marker": {"symbol": _SYMBOLS.get(styles.marker(solver), "circle"),
                                   "size": 8},
                        **({"error_y": err} if err else {})})
     return traces
 
 
+_DASHES = {"-": "solid", "--": "dash", ":": "dot", "-.": "dashdot"}
 _SYMBOLS = {"o": "circle", "s": "square", "^": "triangle-up", "D": "diamond",
             "v": "triangle-down", "P": "cross", "X": "x", "h": "hexagon"}
 

@@ -184,8 +184,22 @@ window.addEventListener("load", () => setTimeout(() => {
   document.body.setAttribute("data-layout", JSON.stringify({
     table: box(document.querySelector("table")), figure: box(figure),
     plotted: document.querySelectorAll("#plot .main-svg").length,
-    window: [innerWidth, innerHeight]}));
+    window: [innerWidth, innerHeight], drawn: switchAll()}));
 }, 300));
+// every problem and metric in the menus, drawn in turn (after the first screen is measured)
+function switchAll() {
+  const family = document.getElementById("family"), metric = document.getElementById("metric");
+  if (!family) return 0;
+  let drawn = 0;
+  for (const f of [...family.options]) {
+    family.value = f.value; family.onchange();
+    for (const m of [...metric.options]) {
+      metric.value = m.value; metric.onchange();
+      drawn += document.querySelectorAll("#plot .scatterlayer .trace").length > 0;
+    }
+  }
+  return drawn;
+}
 </script></body>"""
 
 
@@ -207,6 +221,7 @@ def _first_screen(page: Path) -> dict:
     probe.write_text(page.read_text().replace("</body>", _MEASURE, 1))
     done = _chromium(probe, "--dump-dom")
     assert done.returncode == 0, done.stderr[-2000:]
+    assert _console(done.stderr) == []  # switching menus raised nothing either
     found = re.search(r'data-layout="([^"]*)"', done.stdout)
     assert found, "the measuring script did not run"
     return json.loads(found.group(1).replace("&quot;", '"'))
@@ -247,3 +262,5 @@ def test_pages_render_in_chromium_without_console_errors(tmp_path):
         assert figure[2] > 600, layout  # a figure, not a sliver
         if name == "interactive.html":
             assert layout["plotted"] >= 1  # Plotly drew it, offline
+            # both families (harmonic over d, the 1-D problems), every metric: each one drawn
+            assert layout["drawn"] == text.count('"y_title"') >= 8, layout
