@@ -281,8 +281,9 @@ EXPECTED_FIGURES = [
     "drift_errors_vs_dimension_harmonic",
     "density_harmonic_1d", "density_harmonic",
     "density_free_singular",
-    "training_harmonic_1d", "training_harmonic",
-    "training_free_singular", "training_bosons",
+    "training_harmonic_1d_d1", "training_harmonic_d1", "training_harmonic_d2",
+    "training_harmonic_d4", "training_free_singular_d1", "training_bosons_d2",
+    "training_bosons_d3",
     "bosons_time_series", "bosons_vs_particles",
 ]
 

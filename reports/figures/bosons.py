@@ -95,7 +95,8 @@ def _vs_particles(results: Results, agg: pd.DataFrame, writer: FigureWriter) -> 
         writer.skip(f"{TITLE} vs n", "fewer than two particle numbers with centre-of-mass or "
                     "energy metrics")
         return
-    fig, axes = plt.subplots(1, len(metrics), figsize=(style.FIG_WIDTH, 2.7), squeeze=False)
+    nrows, ncols, figsize = style.panel_grid(len(metrics), height=2.7)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for ax, metric in zip(axes.flat, metrics, strict=True):
         for solver, variant in line_keys(sub, styles):
             line = sub[(sub["solver"] == solver) & (sub["variant"] == variant)]
@@ -104,7 +105,8 @@ def _vs_particles(results: Results, agg: pd.DataFrame, writer: FigureWriter) -> 
                 continue
             spread = line[f"{metric}_spread"].to_numpy(float)
             ax.errorbar(line["d"], line[metric], yerr=np.where(np.isfinite(spread), spread, 0),
-                        marker="o", ms=3.5, capsize=2.5, lw=1.3, color=styles.color(solver),
+                        marker=styles.marker(solver), ms=3.5, capsize=2.5, lw=1.3,
+                        color=styles.color(solver),
                         label=styles.label(solver, variant))
         ax.set_yscale("log")
         ax.set_xlabel("particles n")
