@@ -284,7 +284,7 @@ EXPECTED_FIGURES = [
     "training_harmonic_1d_d1", "training_harmonic_d1", "training_harmonic_d2",
     "training_harmonic_d4", "training_free_singular_d1", "training_bosons_d2",
     "training_bosons_d3",
-    "bosons_time_series", "bosons_vs_particles",
+    "bosons_time_series_n2", "bosons_time_series_n3", "bosons_vs_particles",
 ]
 
 
