@@ -177,7 +177,7 @@ def check_rows(table: pd.DataFrame, where: Path) -> None:
         text = table[column].where(table[column].notna(), "").astype(str).str.strip()
         if (text == "").any():
             refuse(int(np.flatnonzero(text == "")[0]), f"has no {column}")
-    d, mistyped = _numbers(table["d"])
+    d, _ = _numbers(table["d"])
     bad = ~(np.isfinite(d) & (d >= 1) & (d == np.floor(d)))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -257,15 +257,23 @@ def _resolved_options(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _label_hook(solver: str):
     """The solver's ``variant_label`` (solvers.base.Solver's readable default for a solver
-    that is not installed here)."""
+    that is not installed here, or whose own hook fails)."""
     from solvers.base import Solver
 
     try:
         from solvers.registry import solver_class
 
-        return solver_class(solver).variant_label
+        own = solver_class(solver).variant_label
     except Exception:  # noqa: BLE001 - not installed or broken here: the rows still report
         return Solver.variant_label
+
+    def label(options: dict[str, Any], context: dict[str, Any] | None) -> str:
+        try:
+            return str(own(options, context))
+        except Exception:  # noqa: BLE001 - a plugin's label must not lose the report
+            return Solver.variant_label(options, context)
+
+    return label
 
 
 def _variant_labels(table: pd.DataFrame) -> list[str]:
