@@ -252,9 +252,12 @@ def _floor_bands(ax, i: int, here: pd.DataFrame, metric: str,
     floors = here[is_floor & here[metric].notna().to_numpy()]
     for _, row in floors.iterrows():
         spread = row[f"{metric}_spread"] if np.isfinite(row[f"{metric}_spread"]) else 0
+        # as floor_band draws it: value ± spread shaded, the value as a thin line
         ax.fill_between([i - 0.45, i + 0.45], max(row[metric] - spread, row[metric] * 0.05),
                         row[metric] + spread, color=styles.color(row["solver"]), alpha=0.18,
                         lw=0, label=styles.label(row["solver"]))
+        ax.plot([i - 0.45, i + 0.45], [row[metric]] * 2, color=styles.color(row["solver"]),
+                lw=1.0)
         if len(floors) > 1 and row["variant"]:
             # several floors (e.g. 10^4 and 10^5 samples): name each band
             ax.text(i - 0.43, row[metric], row["variant"], fontsize=5.5, va="center",
