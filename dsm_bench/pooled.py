@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Excess", "TrialMoments", "excess_over_floor", "pooled_errors", "pooled_w1_error",
-           "relative_l2_batch"]
+           "reference_scale", "relative_l2_batch"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,16 @@ class TrialMoments:
         return int(self.mean.shape[0])
 
 
+def reference_scale(reference: np.ndarray, estimate: np.ndarray | None = None) -> np.ndarray:
+    """The divisor of a relative L2 over time per coordinate, (c,): the reference's norm over
+    the times (T, c), or sqrt(T) where it is identically zero (the absolute L2 / sqrt(T))."""
+    ref = np.asarray(reference, float)
+    size = 0.0 if estimate is None else float(np.abs(estimate).max(initial=0.0))
+    norm = np.linalg.norm(ref, axis=0)                   # (c,)
+    zero = norm <= 1e-12 * max(1.0, size)
+    return np.where(zero, np.sqrt(len(ref)), norm)
+
+
 def relative_l2_batch(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``metrics.relative_l2_over_time`` for a batch of estimates (B, T, c) against one
     reference (T, c): the relative L2 over time per coordinate, averaged over coordinates;
@@ -96,10 +106,7 @@ def relative_l2_batch(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray
     est = np.asarray(estimate, float)
     ref = np.asarray(reference, float)
     diff = np.linalg.norm(est - ref, axis=-2)            # (B, c)
-    norm = np.linalg.norm(ref, axis=0)                   # (c,)
-    zero = norm <= 1e-12 * max(1.0, float(np.abs(est).max(initial=0.0)))
-    scale = np.where(zero, np.sqrt(len(ref)), norm)
-    return (diff / scale).mean(-1)
+    return (diff / reference_scale(ref, est)).mean(-1)
 
 
 def pooled_errors(moments: TrialMoments) -> dict[str, float]:

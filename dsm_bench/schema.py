@@ -51,6 +51,11 @@ METRIC_TABLE: tuple[Metric, ...] = (
     # to set a band from (its excess over the floor is computed across rows, in the report)
     Metric("mean_err_pooled", "pooled mean error", "rel. L2 over t", "error"),
     Metric("var_err_pooled", "pooled variance error", "rel. L2 over t", "error"),
+    # a sampler's pooled moments against the floor's on the same noise draw (never negative;
+    # dsm_bench/model_error.py): computed across rows by the report, so rows leave them empty;
+    # the report adds their interval as <name>_lo and <name>_hi
+    Metric("mean_model_err", "mean model error", "rel. L2 over t", "error"),
+    Metric("var_model_err", "variance model error", "rel. L2 over t", "error"),
     Metric("w1_err", "W1 distance of marginals", "length", "error", "w1_err_std", True),
     # W1 of the trials' Wasserstein barycenter (sorted samples averaged over trials and
     # exchangeable coordinates): pooled like the moments above, and not gated for the same reason

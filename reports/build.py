@@ -1,10 +1,11 @@
 """``dsm-bench report DIR [--out OUT]``: results table + run artifacts -> a report.
 
 Writes, under OUT (default ``reports/<suite>-<YYYY-MM-DD>/`` relative to the current
-directory): report.md, a self-contained report.html (figures embedded), figures/*.png and
-figures/*.pdf, tables/*.csv and tables/*.tex. Works on whatever rows exist: missing solvers or
-dimensions and failed / infeasible runs are gaps, and a figure without data is skipped with a
-note in the report.
+directory): report.md, a self-contained report.html (figures embedded), interactive.html
+(Plotly, inlined: works offline), figures/<name>.png, .pdf and .tex at page width and the same
+under figures/column/ at one-column width, tables/*.csv and tables/*.tex. Works on whatever rows
+exist: missing solvers or dimensions and failed / infeasible runs are gaps, and a figure without
+data is skipped with a note in the report.
 
 The report is built in a temporary folder next to OUT and renamed onto it when complete, so a
 failure leaves no partial folder (and a previous report stays until the new one replaces it).
@@ -27,22 +28,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from reports import document as doc_
 from reports import figures as figures_
 from reports import tables as tables_
-from reports.data import Results, ResultsRefused, aggregate, load_results
-from reports.excess import add_excess, excess_lines
+from reports.data import Results, ResultsRefused, aggregate, load_results, short_value
+from reports.excess import add_excess, model_error_lines
+from reports.interactive import write_interactive
 from reports.style import SolverStyles, dimension_symbol
-from reports.tables import format_pm
 
 __all__ = ["build_report", "configure_parser", "main", "default_out_dir"]
 
 # figure name prefix -> (section heading, order)
 _SECTIONS = [
     ("error_vs_dimension", "Error vs dimension"),
+    ("model_error_vs_dimension", "Model error vs dimension"),
+    ("drift_errors_vs_dimension", "Learned velocity errors vs dimension"),
     ("errors_fixed_dimension", "Errors on fixed-dimension problems"),
     ("cost_vs_dimension", "Training cost vs dimension"),
     ("memory_vs_dimension", "Peak memory vs dimension"),
@@ -113,7 +115,11 @@ def _build_into(results: Results, out_dir: Path) -> None:
     agg = add_excess(aggregate(results.table, results.styles), results)
     tables = tables_.build_tables(results.table, agg, out_dir / "tables", results.styles)
     writer = figures_.build_all(results, agg, out_dir / "figures")
-    document = _compose(results, agg, tables, writer, out_dir)
+    summary = next((t for t in tables if t.name == "summary"), None)
+    interactive = write_interactive(out_dir / "interactive.html",
+                                    f"dsm-bench: suite “{results.suite}”", agg, results.styles,
+                                    summary)
+    document = _compose(results, agg, tables, writer, out_dir, interactive)
     (out_dir / "report.md").write_text(doc_.render_markdown(document), encoding="utf-8")
     (out_dir / "report.html").write_text(doc_.render_html(document, out_dir), encoding="utf-8")
 
@@ -130,19 +136,86 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 
 # ------------------------------------------------------------------------ composition
+# figures of the headline: one per problem family (each multi-d problem, the 1-D problems)
+HEADLINE_FIGURES = ("error_vs_dimension", "errors_fixed_dimension")
+
+
+def _figure_block(record: figures_.FigureRecord, number: int, out_dir: Path,
+                  headline: bool = False) -> doc_.FigureBlock:
+    return doc_.FigureBlock(number, record.title, record.caption,
+                            record.png.relative_to(out_dir).as_posix(),
+                            record.pdf.relative_to(out_dir).as_posix(), headline)
+
+
+def _table_block(table: tables_.Table, group_header: bool = False) -> doc_.TableBlock:
+    return doc_.TableBlock(table.title, table.caption, table.display,
+                           [f"tables/{table.name}.csv", f"tables/{table.name}.tex"],
+                           table.group_header if group_header else None, table.name)
+
+
 def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
-             writer: figures_.FigureWriter, out_dir: Path) -> doc_.Document:
+             writer: figures_.FigureWriter, out_dir: Path,
+             interactive: bool = False) -> doc_.Document:
+    """The report in the order a reader wants it: the summary table and one figure per
+    problem family, then the details, every metric, the protocol and the runs."""
     table, styles = results.table, results.styles
+    by_name = {t.name: t for t in tables}
     doc = doc_.Document(f"dsm-bench report: suite “{results.suite}”")
     counts = table["status"].value_counts()
+    floors = " and ".join(styles.label(s) for s in styles.floors)
     doc.paragraph(
-        "Solvers of the time-dependent Schrödinger equation compared: "
-        + ", ".join(styles.label(s) for s in styles.order) + ". Results directory "
-        f"`{results.directory}`: {len(table)} runs ("
+        ", ".join(styles.label(s) for s in styles.order if not styles.is_floor(s))
+        + (f" against the sampling floor ({floors})" if floors else "")
+        + f" on {table['problem'].nunique()} problem(s): {len(table)} runs ("
         + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")."
+        + (" Interactive figures: `interactive.html`." if interactive else "")
+        + " Every figure as PNG and PDF at page width (`figures/`) and column width "
+        "(`figures/column/`), each with a LaTeX snippet (`.tex`)."
     )
 
-    doc.heading("Setup")
+    doc.heading("Summary")
+    if "summary" in by_name:
+        doc.table(_table_block(by_name["summary"]))
+    headline = [f for f in writer.figures if f.name.startswith(HEADLINE_FIGURES)]
+    number = 0
+    for record in headline:
+        number += 1
+        doc.figure(_figure_block(record, number, out_dir, headline=True))
+
+    doc.heading("Details")
+    model = model_error_lines(agg, styles)
+    if model:
+        doc.heading("Model error against the floor", 3)
+        doc.paragraph("The distance between each sampler's moments and the floor's on the same "
+                      "noise draw, pooled over trials (never negative; 95% paired bootstrap "
+                      "interval over trials; docs/metrics.md):")
+        doc.bullets(model)
+    rest = [f for f in writer.figures if f not in headline]
+
+    def section(record: figures_.FigureRecord) -> str:  # the longest prefix that matches
+        prefixes = [prefix for prefix, _ in _SECTIONS if record.name.startswith(prefix)]
+        return max(prefixes, key=len) if prefixes else ""
+
+    sections = [(heading, [f for f in rest if section(f) == prefix])
+                for prefix, heading in _SECTIONS]
+    for heading, records in [*sections, ("Other figures", [f for f in rest if not section(f)])]:
+        if not records:
+            continue
+        doc.heading(heading, 3)
+        for record in records:
+            number += 1
+            doc.figure(_figure_block(record, number, out_dir))
+    if writer.skipped:
+        doc.paragraph("Figures not drawn (no data):")
+        doc.bullets(writer.skipped)
+
+    doc.heading("Every metric")
+    doc.table(_table_block(tables[0], group_header=True))
+    for extra in tables[1:]:
+        if extra.name not in ("runs", "summary"):
+            doc.table(_table_block(extra))
+
+    doc.heading("Protocol")
     doc.heading("Problems", 3)
     doc.bullets(_problem_lines(table))
     doc.heading("Solvers and their configurations", 3)
@@ -150,55 +223,12 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
     doc.heading("Evaluation protocol", 3)
     doc.paragraph(_protocol_text(table))
 
-    doc.heading("Main results")
-    summary = _summary_lines(agg, styles)
-    if summary:
-        floors = " and ".join(styles.label(s) for s in styles.floors)
-        doc.paragraph(f"Against the sampling floor ({floors}, evaluated with the same "
-                      "samples x trials), computed from the table below:")
-        doc.bullets(summary)
-    excess = excess_lines(agg, styles)
-    if excess:
-        doc.paragraph("Excess over the sampling floor (pooled errors; 95% bootstrap interval over "
-                      "trials, docs/metrics.md):")
-        doc.bullets(excess)
-    main = tables[0]
-    doc.table(doc_.TableBlock(main.title, main.caption, main.display,
-                              [f"tables/{main.name}.csv", f"tables/{main.name}.tex"],
-                              main.group_header))
-    for extra in tables[1:]:
-        if extra.name == "runs":
-            continue
-        doc.table(doc_.TableBlock(extra.title, extra.caption, extra.display,
-                                  [f"tables/{extra.name}.csv", f"tables/{extra.name}.tex"]))
-
-    doc.heading("Figures")
-    number = 0
-    sections = [(heading, [f for f in writer.figures if f.name.startswith(prefix)])
-                for prefix, heading in _SECTIONS]
-    unsorted = [f for f in writer.figures
-                if not any(f.name.startswith(prefix) for prefix, _ in _SECTIONS)]
-    for heading, records in [*sections, ("Other figures", unsorted)]:
-        if not records:
-            continue
-        doc.heading(heading, 3)
-        for record in records:
-            number += 1
-            doc.figure(doc_.FigureBlock(
-                number, record.title, record.caption,
-                record.png.relative_to(out_dir).as_posix(),
-                record.pdf.relative_to(out_dir).as_posix()))
-    if writer.skipped:
-        doc.paragraph("Figures not drawn (no data):")
-        doc.bullets(writer.skipped)
-
-    runs = next(t for t in tables if t.name == "runs")
-    doc.heading("Runs without a result")
+    doc.heading("Runs")
+    runs = by_name["runs"]
     if len(runs.display):
-        doc.table(doc_.TableBlock(runs.title, runs.caption, runs.display,
-                                  ["tables/runs.csv", "tables/runs.tex"]))
+        doc.table(_table_block(runs))
     else:
-        doc.paragraph("Every run finished with status ok.")
+        doc.paragraph("Every run finished with status ok (tables/runs.csv lists them all).")
 
     doc.heading("Provenance")
     doc.bullets(_provenance_lines(table))
@@ -206,52 +236,6 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
         doc.heading("Notes", 3)
         doc.bullets(results.notes)
     return doc
-
-
-def _summary_lines(agg: pd.DataFrame, styles: SolverStyles) -> list[str]:
-    """One line per (problem, d, solver): its errors as multiples of the sampling floor's.
-    Problems run at many dimensions are summarised at their smallest and largest one."""
-    if agg.empty:
-        return []
-    lines = []
-    for problem, by_problem in agg[agg["n_ok"] > 0].groupby("problem", sort=False):
-        dims = sorted(by_problem["d"].unique())
-        for d in dict.fromkeys([dims[0], dims[-1]]):
-            here = by_problem[by_problem["d"] == d]
-            is_floor = np.array([styles.is_floor(s) for s in here["solver"]], dtype=bool)
-            floors = here[is_floor & here["var_err"].notna().to_numpy()]
-            if floors.empty:
-                continue
-            for _, row in here[~is_floor].iterrows():
-                # the floor at the method's own sample count where measured, else the first
-                # floor configuration (fewest samples, natural order)
-                same = floors[floors["n_samples"].astype(float) == float(row["n_samples"])] \
-                    if pd.notna(row["n_samples"]) else floors.iloc[:0]
-                floor = (same if len(same) else floors).iloc[0]
-                parts = []
-                for metric in ("mean_err", "var_err"):
-                    value, spread = row[metric], row[f"{metric}_spread"]
-                    base, base_spread = floor[metric], floor[f"{metric}_spread"]
-                    if not (np.isfinite(value) and np.isfinite(base) and base > 0):
-                        continue
-                    s_value = spread if np.isfinite(spread) else 0.0
-                    s_base = base_spread if np.isfinite(base_spread) else 0.0
-                    if value + s_value < base - s_base:
-                        verdict = " (below the floor)"
-                    elif value - s_value <= base + s_base:
-                        verdict = " (within the floor's spread)"
-                    else:
-                        verdict = ""
-                    ratio = value / base
-                    ratio_text = f"{ratio:.1f}" if ratio >= 1 else f"{ratio:.2g}"
-                    parts.append(f"{metric} {format_pm(value, spread)} = {ratio_text}x "
-                                 f"the floor {format_pm(base, base_spread)}"
-                                 + verdict)
-                if parts:
-                    label = styles.label(row["solver"], row["variant"])
-                    lines.append(f"{problem}, {dimension_symbol(problem)} = {int(d)}, {label}: "
-                                 + "; ".join(parts))
-    return lines
 
 
 def _unique(values) -> list[str]:
@@ -305,8 +289,9 @@ def _solver_lines(table: pd.DataFrame, styles: SolverStyles) -> list[str]:
             configs.setdefault(key, (options, budget))
         parts = []
         for options, budget in configs.values():
-            opts = ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or "defaults"
-            bud = ", ".join(f"{k}={v}" for k, v in sorted(budget.items())) or "none"
+            opts = ", ".join(f"{k}={short_value(v)}" for k, v in sorted(options.items())
+                             ) or "defaults"
+            bud = ", ".join(f"{k}={short_value(v)}" for k, v in sorted(budget.items())) or "none"
             parts.append(f"options: {opts}; budget: {bud}")
         if len(parts) > 4:  # one per dimension, say; keep the report readable
             parts = parts[:4] + [f"... {len(parts) - 4} more configurations in tables/runs.csv"]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dsm_bench.schema import COLUMNS, COST_TABLE, METRIC_TABLE, flatten_config
+from dsm_bench.schema import COLUMNS, COST_TABLE, METRIC_TABLE, STATUSES, flatten_config
 from dsm_bench.table import (
     CSV,
     JOURNAL,
@@ -44,10 +44,13 @@ __all__ = [
     "Results",
     "ResultsRefused",
     "aggregate",
+    "check_rows",
     "load_results",
     "parse_config",
     "pooled_spread",
     "power_law_exponent",
+    "select_dims",
+    "short_value",
     "natural_key",
 ]
 
@@ -62,6 +65,9 @@ COST_MEAN = tuple(m.name for m in COST_TABLE if m.name not in COST_MAX)
 NUMERIC = set(ERROR_METRICS) | set(_STD_COLUMNS.values()) | set(COST_MEAN) | set(COST_MAX) | {
     "d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times", "threads", "wall_s"}
 
+# solver options that never make a variant: the seed (seeds repeat one configuration) and
+# what a run writes or its threads, which do not change what it computes
+_RESOLVED_ONLY = {"seed", "threads", "checkpoint", "log_every", "sample_batch"}
 # config keys that identify a run but not a configuration (seeds repeat one configuration)
 _IDENTITY_KEYS = {"seed", "suite", "solver", "problem", "d", "evaluation.eval_seed",
                   "problem_overrides.d", "solver_options.seed"}
@@ -115,6 +121,7 @@ def load_results(results_dir: Path) -> Results:
     without), ResultsRefused when a row's artifact path leads outside ``results_dir``."""
     results_dir = Path(results_dir)
     table, notes = read_table(results_dir)
+    check_rows(table, results_dir)
     table = _normalise(table)
     root = results_dir.resolve()
     artifacts: dict[int, dict[str, Any]] = {}
@@ -138,6 +145,54 @@ def load_results(results_dir: Path) -> Results:
     # the row's config holds the suite's overrides only; the artifact has every option
     table["point_settings"] = _point_settings(table, artifacts)
     return Results(results_dir, table, artifacts, notes)
+
+
+def _numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(the values as floats, where a value is present but not a number)."""
+    present = values.notna() & (values.astype(str).str.strip() != "")
+    numeric = pd.to_numeric(values.where(present), errors="coerce")
+    return numeric, present & numeric.isna()
+
+
+def check_rows(table: pd.DataFrame, where: Path) -> None:
+    """Refuse (ResultsRefused, naming the first bad row) a table whose rows ``dsm-bench run``
+    did not write: a status outside STATUSES, no solver or problem, a size that is not a
+    positive integer, a seed or metric that is not a number, or no metric column at all (a
+    table with only the identity columns)."""
+    def refuse(i: int, what: str) -> None:
+        row = table.iloc[i]
+        name = row.get("config_hash")
+        raise ResultsRefused(
+            f"{where}: row {i + 1}" + (f" (config_hash {name})" if isinstance(name, str) else "")
+            + f" {what}; not a row that `dsm-bench run` writes (remove it, or rerun the suite)")
+
+    if table.empty:
+        return
+    status = table["status"].where(table["status"].notna(), "").astype(str)
+    bad = ~status.isin(["", *STATUSES])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        refuse(i, f"has status {status.iloc[i]!r} (valid: {', '.join(STATUSES)})")
+    for column in ("solver", "problem"):
+        text = table[column].where(table[column].notna(), "").astype(str).str.strip()
+        if (text == "").any():
+            refuse(int(np.flatnonzero(text == "")[0]), f"has no {column}")
+    d, _ = _numbers(table["d"])
+    bad = ~(np.isfinite(d) & (d >= 1) & (d == np.floor(d)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        refuse(i, f"has d = {table['d'].iloc[i]!r} (a size is a positive integer)")
+    columns = [c for c in ("seed", *ERROR_METRICS) if c in table]
+    for column in columns:
+        _, mistyped = _numbers(table[column])
+        if mistyped.any():
+            i = int(np.flatnonzero(mistyped)[0])
+            refuse(i, f"has {column} = {table[column].iloc[i]!r}, not a number")
+    if not any(c in table for c in ERROR_METRICS):
+        raise ResultsRefused(
+            f"{where}: the table has no metric column ({', '.join(ERROR_METRICS[:3])}, ...): "
+            "a table with only the identity columns is not a results table that "
+            "`dsm-bench run` writes")
 
 
 def read_table(results_dir: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -191,25 +246,80 @@ def _differing_keys(configs: list[dict[str, Any]]) -> set[str]:
             if len({json.dumps(c.get(key), sort_keys=True, default=str) for c in configs}) > 1}
 
 
+def _resolved_options(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row's solver options as run (its ``resolved_config``; {} where absent)."""
+    out = []
+    for value in table.get("resolved_config", pd.Series([None] * len(table))):
+        solver = parse_config(value).get("solver")
+        out.append(solver if isinstance(solver, dict) else {})
+    return out
+
+
+def _label_hook(solver: str):
+    """The solver's ``variant_label`` (solvers.base.Solver's readable default for a solver
+    that is not installed here, or whose own hook fails)."""
+    from solvers.base import Solver
+
+    try:
+        from solvers.registry import solver_class
+
+        own = solver_class(solver).variant_label
+    except Exception:  # noqa: BLE001 - not installed or broken here: the rows still report
+        return Solver.variant_label
+
+    def label(options: dict[str, Any], context: dict[str, Any] | None) -> str:
+        try:
+            return str(own(options, context))
+        except Exception:  # noqa: BLE001 - a plugin's label must not lose the report
+            return Solver.variant_label(options, context)
+
+    return label
+
+
 def _variant_labels(table: pd.DataFrame) -> list[str]:
     """A short label for configurations of one solver that coexist at the same (problem, d).
 
     Seeds repeat a configuration; anything else that differs between rows of one
-    (problem, d, solver), e.g. evaluation.n_samples = 10^4 vs 10^5, splits them into
-    variants. The distinguishing keys are collected per (problem, solver), so that a variant
-    keeps its label across dimensions; keys that only change with d (a budget scaled with d)
-    do not split lines.
+    (problem, d, solver), e.g. grad_div = exact vs hutchinson, splits them into variants. The
+    distinguishing keys are collected per (problem, solver), so that a variant keeps its label
+    across dimensions; keys that only change with d (a budget scaled with d) do not split
+    lines. Solver options are compared with their values as run (an option left to its
+    default and one set to the same value are one configuration) and named by the solver's
+    ``variant_label``; other keys (evaluation settings, budgets) are added only where the
+    options alone do not tell the variants apart.
     """
     flat = _flat_configs(table)
+    resolved = _resolved_options(table)
+    for i, options in enumerate(resolved):  # options as run, where the row records them
+        for key, value in options.items():
+            if f"solver_options.{key}" in flat[i] or key in _RESOLVED_ONLY:
+                continue
+            flat[i][f"solver_options.{key}"] = value
     labels = [""] * len(table)
-    for _, group in table.groupby(["problem", "solver"], sort=False):
+    for (_, solver), group in table.groupby(["problem", "solver"], sort=False):
         keys: set[str] = set()
         for _, at_d in group.groupby("d", dropna=False, sort=False):
             keys |= _differing_keys([flat[i] for i in at_d.index])
+        keys -= {f"solver_options.{k}" for k in _RESOLVED_ONLY}
+        options = sorted(k for k in keys if k.startswith("solver_options."))
+        others = sorted(k for k in keys if not k.startswith("solver_options."))
+        if options:
+            told_apart = all(
+                len({json.dumps([flat[i].get(k) for k in options], default=str)
+                     for i in at_d.index})
+                == len({json.dumps([flat[i].get(k) for k in keys], default=str)
+                        for i in at_d.index})
+                for _, at_d in group.groupby("d", dropna=False, sort=False))
+            if told_apart:
+                others = []
+        hook = _label_hook(str(solver)) if options else None
         for i in group.index:
-            labels[i] = ", ".join(
-                f"{key.rsplit('.', 1)[-1]}={_short(flat[i].get(key))}" for key in sorted(keys)
-            )
+            parts = []
+            if hook is not None:
+                shown = {k.removeprefix("solver_options."): flat[i].get(k) for k in options}
+                parts.append(hook(shown, resolved[i] or None))
+            parts += [f"{key.rsplit('.', 1)[-1]} = {short_value(flat[i].get(key))}" for key in others]
+            labels[i] = ", ".join(p for p in parts if p)
     return labels
 
 
@@ -227,10 +337,10 @@ def _point_settings(table: pd.DataFrame, artifacts: dict[int, dict[str, Any]] | 
 
     def value(i: int, key: str) -> str:
         if key in flat[i]:
-            return _short(flat[i][key])
+            return short_value(flat[i][key])
         option = key.removeprefix("solver_options.")
         full = artifacts.get(i, {}).get("solver_config", {})
-        return _short(full[option]) if option != key and option in full else "default"
+        return short_value(full[option]) if option != key and option in full else "default"
 
     flat = _flat_configs(table)
     settings: list[tuple[tuple[str, str], ...]] = [()] * len(table)
@@ -241,11 +351,14 @@ def _point_settings(table: pd.DataFrame, artifacts: dict[int, dict[str, Any]] | 
     return settings
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
+    """A value as a label shows it: 10,000; "default" for a key a row does not set."""
+    if value is None:
+        return "default"
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
-        return f"{int(value):,}".replace(",", "_")
+        return f"{int(value):,}"
     if isinstance(value, int) and abs(value) >= 1000:
-        return f"{value:,}".replace(",", "_")
+        return f"{value:,}"
     return str(value)
 
 
@@ -323,6 +436,14 @@ def aggregate(table: pd.DataFrame, styles: SolverStyles | None = None) -> pd.Dat
     return out.reset_index(drop=True)
 
 
+def select_dims(dims, k: int = 3) -> list[int]:
+    """At most k dimensions: all of them, or the smallest, a middle one and the largest."""
+    dims = sorted({int(d) for d in dims if np.isfinite(d)})
+    if len(dims) <= k:
+        return dims
+    return [dims[0], dims[len(dims) // 2], dims[-1]]
+
+
 def power_law_exponent(d: np.ndarray, y: np.ndarray) -> float:
     """Least-squares slope p of log y = log c + p log d (cost ~ d^p); NaN with < 2 distinct
     dimensions or no positive values."""
@@ -336,5 +457,6 @@ def power_law_exponent(d: np.ndarray, y: np.ndarray) -> float:
 
 def natural_key(text: str) -> tuple:
     """Sort key that orders embedded numbers by value ("n=1_000" before "n=10_000")."""
-    parts = re.split(r"(\d[\d_]*(?:\.\d+)?)", text)
-    return tuple((0, float(p.replace("_", ""))) if i % 2 else (1, p) for i, p in enumerate(parts))
+    parts = re.split(r"(\d[\d_,]*(?:\.\d+)?)", text)
+    return tuple((0, float(p.replace("_", "").replace(",", "").rstrip(",") or 0)) if i % 2
+                 else (1, p) for i, p in enumerate(parts))

@@ -37,6 +37,7 @@ class TableBlock:
     frame: pd.DataFrame
     files: list[str] = field(default_factory=list)  # relative paths of the CSV / .tex
     group_header: list[tuple[str, int]] | None = None
+    css_class: str = ""  # HTML: "summary" keeps cells on one line each
 
 
 @dataclass
@@ -46,6 +47,7 @@ class FigureBlock:
     caption: str
     png: str   # relative to the report directory
     pdf: str
+    headline: bool = False  # HTML: sized to fit the first screen with the summary table
 
 
 @dataclass
@@ -72,7 +74,7 @@ class Document:
 
 # ---------------------------------------------------------------------------- markdown
 def _md_cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return str(value).replace("|", "\\|").replace("\n", "<br>")
 
 
 def _md_table(frame: pd.DataFrame) -> str:
@@ -109,9 +111,15 @@ def render_markdown(doc: Document) -> str:
 
 # -------------------------------------------------------------------------------- html
 _CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
-       margin: 2em auto; padding: 0 1em; line-height: 1.45; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.3em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1280px;
+       margin: 0.8em auto; padding: 0 1em; line-height: 1.4; color: #222; }
+h1 { font-size: 1.4em; margin: 0.2em 0 0.3em; }
+h1 + p { margin-top: 0; font-size: 0.9em; }
+table.summary { font-size: 0.78em; margin: 0.3em 0 0.5em; }
+table.summary td, table.summary th { white-space: pre; text-align: left; }
+figure.headline { margin: 0.4em 0 1.5em; } figure.headline img { max-height: 440px; }
+h2 { font-size: 1.3em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+h1 + p + h2 { margin-top: 0.6em; }
 h3 { font-size: 1.1em; }
 table { border-collapse: collapse; font-size: 0.82em; margin: 0.6em 0 1.2em; }
 th, td { padding: 0.25em 0.6em; text-align: right; border-bottom: 1px solid #e3e3e3; }
@@ -122,7 +130,7 @@ figcaption, .caption { font-size: 0.9em; color: #333; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 """
 
-_TEXT_COLUMNS = {"problem", "solver", "runs", "message", "status", "variant"}
+_TEXT_COLUMNS = {"problem", "size", "solver", "runs", "message", "status", "variant"}
 
 
 def _inline(text: str) -> str:
@@ -132,7 +140,7 @@ def _inline(text: str) -> str:
 
 
 def _html_table(block: TableBlock) -> str:
-    parts = ["<table>", "<thead>"]
+    parts = [f'<table class="{block.css_class}">' if block.css_class else "<table>", "<thead>"]
     if block.group_header:
         parts.append('<tr class="group">' + "".join(
             f'<th colspan="{span}">{html.escape(label)}</th>' for label, span in block.group_header
@@ -168,7 +176,9 @@ def render_html(doc: Document, base: Path) -> str:
         elif isinstance(block, FigureBlock):
             data = base64.b64encode((base / block.png).read_bytes()).decode("ascii")
             out.append(
-                f'<figure id="fig{block.number}"><img alt="{html.escape(block.title)}" '
+                f'<figure id="fig{block.number}"'
+                + (' class="headline"' if block.headline else "")
+                + f'><img alt="{html.escape(block.title)}" '
                 f'src="data:image/png;base64,{data}"><figcaption><b>Figure {block.number}: '
                 f"{html.escape(block.title)}.</b> {_inline(block.caption)}</figcaption></figure>"
             )

@@ -25,5 +25,9 @@ PUBLISHED: dict[tuple[str, int, str], dict[str, Any]] = {
 
 
 def published_for(problem: str, d: int, solver: str) -> dict[str, Any] | None:
-    """The authors' published figures for this case, or None."""
-    return PUBLISHED.get((problem, int(d), solver))
+    """The authors' published figures for this case, or None (also for a size that is not a
+    number)."""
+    try:
+        return PUBLISHED.get((problem, int(d), solver))
+    except (TypeError, ValueError):
+        return None

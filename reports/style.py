@@ -28,8 +28,11 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 __all__ = [
+    "COLUMN_WIDTH",
     "DPI",
     "FIG_WIDTH",
+    "MARKERS",
+    "PAGE_WIDTH",
     "FLOOR_WORDS",
     "PALETTE",
     "REFERENCE_STYLE",
@@ -38,6 +41,7 @@ __all__ = [
     "apply_style",
     "dimension_label",
     "dimension_symbol",
+    "panel_grid",
     "variant_linestyle",
 ]
 
@@ -63,9 +67,14 @@ FLOOR_WORDS = "not distinguishable from the sampling floor at this sample count"
 
 REFERENCE_STYLE = {"color": "black", "linestyle": "--", "linewidth": 1.4}
 
-# one figure column in a two-column paper is ~3.4 in; full width ~7 in
-FIG_WIDTH = 7.0
+# one figure column in a two-column paper is ~3.4 in; full width ~7 in. Every figure is drawn
+# at both (``reports.figures.build_all``); FIG_WIDTH is the width being drawn
+PAGE_WIDTH = 7.0
+COLUMN_WIDTH = 3.4
+FIG_WIDTH = PAGE_WIDTH
 DPI = 150
+# one marker per solver, in the solvers' order (with its colour, the same in every figure)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
 
 _VARIANT_STYLES = ["-", "--", ":", "-."]
 
@@ -90,6 +99,15 @@ def apply_style() -> None:
             "ps.fonttype": 42,
         }
     )
+
+
+def panel_grid(n: int, height: float = 2.5) -> tuple[int, int, tuple[float, float]]:
+    """(rows, columns, figsize) of n panels (at most 3) at the width being drawn: side by
+    side at page width, stacked at column width."""
+    ncols = 1 if FIG_WIDTH < 5 else max(1, min(3, n))
+    nrows = -(-n // ncols)
+    row_height = height * (0.85 if ncols == 1 else 1.0)
+    return nrows, ncols, (FIG_WIDTH, row_height * nrows + 0.3)
 
 
 def variant_linestyle(index: int) -> str:
@@ -117,6 +135,7 @@ class SolverStyle:
     short_label: str
     color: str
     floor: bool  # a sampling floor: drawn as a band, compared against, listed last
+    marker: str = "o"
 
 
 def _text(value: Any) -> str:
@@ -190,7 +209,8 @@ class SolverStyles:
                 color = spare[handed_out % len(spare)]
                 handed_out += 1
             styles.append(SolverStyle(name, facts[name]["label"], facts[name]["short_label"],
-                                      color, facts[name]["floor"]))
+                                      color, facts[name]["floor"],
+                                      MARKERS[len(styles) % len(MARKERS)]))
         return cls(styles)
 
     def get(self, name: str) -> SolverStyle:
@@ -209,13 +229,16 @@ class SolverStyles:
 
     def label(self, name: str, variant: str = "") -> str:
         label = self.get(name).label
-        return f"{label} [{variant}]" if variant else label
+        return f"{label}, {variant}" if variant else label
 
     def short_label(self, name: str) -> str:
         return self.get(name).short_label
 
     def color(self, name: str) -> str:
         return self.get(name).color
+
+    def marker(self, name: str) -> str:
+        return self.get(name).marker
 
     def is_floor(self, name: str) -> bool:
         return self.get(name).floor

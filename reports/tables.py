@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from dsm_bench.pooled import Excess
-from reports.data import power_law_exponent
+from reports.data import power_law_exponent, select_dims
 from reports.published import published_for
-from reports.style import FLOOR_WORDS, SolverStyles
+from reports.style import FLOOR_WORDS, SolverStyles, dimension_symbol
 
 __all__ = ["Table", "build_tables", "excess_of", "format_excess", "format_pm", "format_number",
-           "latex_table"]
+           "latex_table", "summary_table"]
 
 
 def format_number(value: Any, digits: int = 3) -> str:
@@ -50,24 +50,26 @@ def format_pm(value: Any, spread: Any, digits: int = 3) -> str:
     return f"{text} ± {format_number(spread, 2)}"
 
 
-def excess_of(row: dict[str, Any], moment: str) -> Excess | None:
-    """The row's excess of ``moment``_err_pooled over the floor (``reports.excess``), or None
-    where none was computed."""
-    value = row.get(f"{moment}_excess")
+def excess_of(row: dict[str, Any], moment: str, name: str = "excess") -> Excess | None:
+    """The row's ``moment``_``name`` against the floor (``reports.excess``: "excess" or
+    "model_err") with its interval, or None where none was computed. A missing interval
+    (one trial) is NaN."""
+    value = row.get(f"{moment}_{name}")
     if value is None or not np.isfinite(float(value)):
         return None
-    return Excess(float(value), float(row[f"{moment}_excess_lo"]),
-                  float(row[f"{moment}_excess_hi"]))
+    bounds = [row.get(f"{moment}_{name}_{end}") for end in ("lo", "hi")]
+    lo, hi = (math.nan if b is None else float(b) for b in bounds)
+    return Excess(float(value), lo, hi)
 
 
-def format_excess(row: dict[str, Any], moment: str) -> str:
+def format_excess(row: dict[str, Any], moment: str, name: str = "excess") -> str:
     """ "value [lo, hi]", a dagger where the interval contains 0 (not distinguishable from
-    the floor); the value alone without an interval (one trial); "–" without an excess."""
-    excess = excess_of(row, moment)
+    the floor); the value alone without an interval (one trial); "–" where none."""
+    excess = excess_of(row, moment, name)
     if excess is None:
         return "–"
-    if not np.isfinite(excess.lo):
-        return format_number(excess.value)
+    if not np.isfinite(excess.lo) or not np.isfinite(excess.hi):
+        return format_number(excess.value, 2)
     text = (f"{format_number(excess.value, 2)} "
             f"[{format_number(excess.lo, 2)}, {format_number(excess.hi, 2)}]")
     return text if excess.resolved else f"{text} †"
@@ -101,11 +103,13 @@ def _solver_cells(styles: SolverStyles, solvers, variants) -> list[str]:
     return [styles.label(s, v) for s, v in zip(solvers, variants, strict=True)]
 
 
-_EXCESS_COLUMNS = tuple(f"{moment}_excess{suffix}" for moment in ("mean", "var")
-                        for suffix in ("", "_lo", "_hi"))
-# the pooled and excess display columns, after "w1_err", where any row has them
-_POOLED_DISPLAY = {"var_err_pooled": "pooled var_err", "var_excess": "var_err excess [95% CI]",
-                   "mean_excess": "mean_err excess [95% CI]"}
+# the columns against the floor, each with its interval columns (<name>_lo, <name>_hi):
+# the model error first (the headline), then the pooled errors and their excess
+_FLOOR_COLUMNS = ("mean_model_err", "var_model_err", "mean_err_pooled", "var_err_pooled",
+                  "w1_err_pooled", "mean_excess", "var_excess")
+# shown in the report, after "w1_err", where any row has them; the rest are in the CSV
+_MODEL_DISPLAY = {"mean_model_err": "mean model error [95% CI]",
+                  "var_model_err": "var model error [95% CI]"}
 
 
 def main_table(agg: pd.DataFrame, styles: SolverStyles) -> Table:
@@ -114,8 +118,8 @@ def main_table(agg: pd.DataFrame, styles: SolverStyles) -> Table:
                     "w1_err_spread", "train_s", "iters", "s_per_iter", "peak_rss_mb",
                     "peak_gpu_mb", "n_samples", "n_trials", "reference", "n_ok", "seeds",
                     "status", "message"]
-    pooled_cols = [c for c in ("mean_err_pooled", "var_err_pooled", "w1_err_pooled", *_EXCESS_COLUMNS)
-                   if c in agg and agg[c].notna().any()]
+    pooled_cols = [c for base in _FLOOR_COLUMNS if base in agg and agg[base].notna().any()
+                   for c in (base, f"{base}_lo", f"{base}_hi") if c in agg]
     numbers_cols[12:12] = pooled_cols  # after w1_err and its spread
     numbers = agg[numbers_cols].copy() if not agg.empty else pd.DataFrame(columns=numbers_cols)
     for metric in ("mean_err", "var_err"):
@@ -145,9 +149,8 @@ def main_table(agg: pd.DataFrame, styles: SolverStyles) -> Table:
             "var_err": format_pm(row["var_err"], row["var_err_spread"])
             + (absolute if row["var_err_kind"] == "absolute" else ""),
             "w1_err": format_pm(row["w1_err"], row["w1_err_spread"]),
-            "pooled var_err": format_number(row.get("var_err_pooled")),
-            "var_err excess [95% CI]": format_excess(row, "var"),
-            "mean_err excess [95% CI]": format_excess(row, "mean"),
+            "mean model error [95% CI]": format_excess(row, "mean", "model_err"),
+            "var model error [95% CI]": format_excess(row, "var", "model_err"),
             "train time (s)": format_number(row["train_s"]),
             "s / iter": format_number(row["s_per_iter"]),
             "peak RSS (MiB)": format_number(row["peak_rss_mb"]),
@@ -157,7 +160,7 @@ def main_table(agg: pd.DataFrame, styles: SolverStyles) -> Table:
             "published var_err": _published_display(row["problem"], row["d"], row["solver"],
                                                      "var_err"),
         })
-    shown = [label for column, label in _POOLED_DISPLAY.items() if column in pooled_cols]
+    shown = [label for column, label in _MODEL_DISPLAY.items() if column in pooled_cols]
     display = pd.DataFrame(display_rows, columns=[
         "problem", "d", "solver", "mean_err", "var_err", "w1_err", *shown, "train time (s)",
         "s / iter", "peak RSS (MiB)", "runs", "published mean_err", "published var_err"])
@@ -170,11 +173,11 @@ def main_table(agg: pd.DataFrame, styles: SolverStyles) -> Table:
                   if floors else "")
     if shown:
         floor_text += (
-            "pooled var_err: the variance error of the moments averaged over all trials (and "
-            "exchangeable coordinates) before the norm, which resolves errors below one "
-            "trial's noise; excess: a sampler's pooled error minus the floor's on the same "
-            "evaluation settings, with its 95% bootstrap interval over trials (docs/metrics.md); "
-            f"†: the interval contains 0, {FLOOR_WORDS}. ")
+            "Model error: the distance between a sampler's moments and the floor's on the "
+            "same noise draw, pooled over trials, relative to the reference's norm like the "
+            "errors; never negative; 95% paired bootstrap interval over trials "
+            f"(docs/metrics.md); †: the interval reaches 0, {FLOOR_WORDS}. tables/main.csv "
+            "also has the pooled errors and their excess over the floor's. ")
     return Table(
         "main", "Main results",
         "Errors against the reference per problem, dimension and solver: mean over seeds ± "
@@ -188,6 +191,103 @@ def main_table(agg: pd.DataFrame, styles: SolverStyles) -> Table:
         numbers, display,
         group_header=[("this benchmark", n_ours), ("authors' published (not rerun)", 2)],
     )
+
+
+# the errors the headline compares with the floor; a problem without a floor shows the
+# first of _ABSOLUTE that its rows have
+_RATIO_METRICS = ("var_err", "mean_err")
+_ABSOLUTE = ("var_err", "mean_err", "com_var_err", "energy_drift")
+
+
+def _ratio_text(ratio: float) -> str:
+    if not np.isfinite(ratio):
+        return "–"
+    return f"{ratio:.1f}×" if ratio >= 1 else f"{format_number(ratio, 2)}×"
+
+
+def _floor_row(here: pd.DataFrame, row: pd.Series, styles: SolverStyles) -> pd.Series | None:
+    """The floor configuration a method at (problem, d) is compared with: the one at the
+    method's own sample count where measured, else the first (fewest samples)."""
+    floors = here[[styles.is_floor(s) for s in here["solver"]]]
+    floors = floors[floors["n_ok"] > 0]
+    if floors.empty:
+        return None
+    if pd.notna(row["n_samples"]):
+        same = floors[floors["n_samples"].astype(float) == float(row["n_samples"])]
+        if len(same):
+            return same.iloc[0]
+    return floors.iloc[0]
+
+
+def _summary_cell(row: pd.Series, floor: pd.Series | None, record: dict[str, Any]) -> str:
+    """ "var 5.6×, mean 1.4× · 12 s · 410 MiB" (numbers into ``record``)."""
+    if row["n_ok"] == 0:
+        return f"no result ({row['status'].split(' ', 1)[-1]})"
+    parts = []
+    for metric in _RATIO_METRICS:
+        base = math.nan if floor is None else floor[metric]
+        ratio = row[metric] / base if np.isfinite(base) and base > 0 else math.nan
+        record[f"{metric}_x_floor"], record[f"floor_{metric}"] = ratio, base
+        if np.isfinite(ratio):
+            parts.append(f"{metric.split('_')[0]} {_ratio_text(ratio)}")
+    if not parts:  # no floor here: the first headline error, as a number
+        metric = next((m for m in _ABSOLUTE if np.isfinite(row.get(m, math.nan))), None)
+        if metric is not None:
+            parts.append(f"{metric} {format_number(row[metric], 2)}")
+            record[metric] = row[metric]
+    cost = ([f"{format_number(row['train_s'], 2)} s"] if np.isfinite(row["train_s"]) else []) \
+        + ([f"{row['peak_rss_mb']:.0f} MiB"] if np.isfinite(row["peak_rss_mb"]) else [])
+    return " · ".join([", ".join(parts)] * bool(parts) + cost) or "–"
+
+
+def summary_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
+    """The headline: problems (at each size) as rows, methods as columns, each cell the
+    method's errors as multiples of the sampling floor's, its training time and peak memory.
+    A method with several configurations on a problem gives one line per configuration."""
+    if agg.empty:
+        return None
+    methods = sorted({s for s in agg["solver"] if not styles.is_floor(s)}, key=styles.sort_key)
+    if not methods:
+        return None
+    numbers, display = [], []
+    # a problem run at many sizes: its smallest, a middle and its largest (all in main.csv)
+    shown = {p: set(select_dims(g["d"])) for p, g in agg.groupby("problem", sort=False)}
+    for (problem, d), here in agg.groupby(["problem", "d"], sort=False, dropna=False):
+        if np.isfinite(d) and int(d) not in shown[problem]:
+            continue
+        cells = {"problem": problem,
+                 "size": f"{dimension_symbol(problem)} = {int(d)}" if np.isfinite(d) else "–"}
+        floor_text = "–"
+        for solver in methods:
+            rows = here[here["solver"] == solver]
+            named = agg.loc[(agg["problem"] == problem) & (agg["solver"] == solver),
+                            "variant"].nunique() > 1
+            lines = []
+            for _, row in rows.iterrows():
+                floor = _floor_row(here, row, styles)
+                record = {"problem": problem, "d": d, "solver": solver,
+                          "variant": row["variant"], "train_s": row["train_s"],
+                          "peak_rss_mb": row["peak_rss_mb"]}
+                text = _summary_cell(row, floor, record)
+                lines.append(f"{row['variant']}: {text}" if named and row["variant"] else text)
+                numbers.append(record)
+                if floor is not None and floor_text == "–":
+                    floor_text = ", ".join(f"{m} {format_number(floor[m], 2)}"
+                                           for m in _RATIO_METRICS if np.isfinite(floor[m]))
+            cells[styles.label(solver)] = "\n".join(lines)
+        cells["floor"] = floor_text
+        display.append(cells)
+    columns = ["problem", "size", *[styles.label(s) for s in methods], "floor"]
+    floors = " and ".join(styles.label(s) for s in styles.floors
+                          if s in set(agg["solver"])) or "none in this table"
+    return Table(
+        "summary", "Summary",
+        f"Errors as multiples of the sampling floor's ({floors}, same samples x trials) at the "
+        "same problem and size (var: var_err, mean: mean_err; 1×: as good as sampling with the "
+        "exact drift; the floor's own errors in the last column; without a floor, the error "
+        "itself), then training wall time (mean over seeds) and peak host memory (maximum). "
+        "A problem run at more than 3 sizes shows its smallest, a middle and its largest.",
+        pd.DataFrame(numbers), pd.DataFrame(display, columns=columns))
 
 
 def physics_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
@@ -289,7 +389,7 @@ def latex_table(table: Table) -> str:
     """A booktabs table scaled to the text width (needs booktabs and graphicx); text columns
     left, numbers right."""
     display = table.display
-    align = "".join("l" if c in ("problem", "solver", "runs", "message", "status") else "r"
+    align = "".join("l" if c in ("problem", "size", "solver", "runs", "message", "status") else "r"
                     for c in display.columns)
     lines = [r"% generated by reports/build.py; needs \usepackage{booktabs,graphicx}",
              r"\begin{table*}[t]", r"\centering", r"\small",
@@ -326,7 +426,8 @@ def build_tables(results_table: pd.DataFrame, agg: pd.DataFrame, directory: Path
     styles = styles or SolverStyles.from_table(results_table)
     directory.mkdir(parents=True, exist_ok=True)
     tables = [main_table(agg, styles)]
-    for extra in (physics_table(agg, styles), scaling_table(agg, styles)):
+    for extra in (summary_table(agg, styles), physics_table(agg, styles),
+                  scaling_table(agg, styles)):
         if extra is not None:
             tables.append(extra)
     tables.append(runs_table(results_table))

@@ -346,3 +346,23 @@ class Solver(ABC):
         iteration; its time is reported in ``cost.paused_s`` (``solvers.training`` does so).
         progress: show a progress bar (tqdm) on long work.
         """
+
+    @classmethod
+    def variant_label(cls, options: dict[str, Any], context: dict[str, Any] | None = None
+                      ) -> str:
+        """How a configuration reads in legends and tables ("Hutchinson (1 probe)").
+
+        ``options``: the options that tell this configuration apart from the others shown,
+        with their values as run (the report picks them); ``context``: every option as run,
+        for an override that needs a neighbour's value. Default: "key = value" pairs, a None
+        read as "default". Override to name configurations in the method's own words."""
+        def text(value: Any) -> str:
+            if value is None:
+                return "default"
+            if isinstance(value, float):
+                return f"{value:g}"
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+                return f"{value:,}"
+            return str(value)
+
+        return ", ".join(f"{key} = {text(value)}" for key, value in options.items())

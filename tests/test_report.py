@@ -32,7 +32,7 @@ from reports import build
 from reports.data import _point_settings, load_results, pooled_spread
 from reports.figures import parse_cost_estimate, power_law_exponent, total_loss
 from reports.style import PALETTE, SolverStyles
-from reports.tables import format_pm
+from reports.tables import format_number, format_pm
 
 N_T = 21  # evaluation times in the synthetic artifacts (the real default is 101)
 EVAL = {"n_samples": 1000, "n_trials": 3, "eval_seed": 0, "n_eval_times": N_T}
@@ -278,11 +278,13 @@ EXPECTED_FIGURES = [
     "moments_harmonic_d1", "moments_harmonic_d2", "moments_harmonic_d4",
     "moments_bosons_d2", "moments_bosons_d3",
     "drift_errors_harmonic_1d", "drift_errors_harmonic", "drift_errors_free_singular",
+    "drift_errors_vs_dimension_harmonic",
     "density_harmonic_1d", "density_harmonic",
     "density_free_singular",
-    "training_harmonic_1d", "training_harmonic",
-    "training_free_singular", "training_bosons",
-    "bosons_time_series", "bosons_vs_particles",
+    "training_harmonic_1d_d1", "training_harmonic_d1", "training_harmonic_d2",
+    "training_harmonic_d4", "training_free_singular_d1", "training_bosons_d2",
+    "training_bosons_d3",
+    "bosons_time_series_n2", "bosons_time_series_n3", "bosons_vs_particles",
 ]
 
 
@@ -296,6 +298,24 @@ def test_every_figure_and_table_exists(built):
             assert path.exists() and path.stat().st_size > 1000, path
     # no figure beyond the expected ones (an unexpected one means the selection logic changed)
     assert sorted(p.stem for p in (out / "figures").glob("*.png")) == sorted(EXPECTED_FIGURES)
+    # each at one-column width too, and each with a LaTeX snippet that includes its PDF
+    assert sorted(p.stem for p in (out / "figures" / "column").glob("*.pdf")) == sorted(
+        EXPECTED_FIGURES)
+    for name in EXPECTED_FIGURES:
+        page = (out / "figures" / f"{name}.tex").read_text()
+        column = (out / "figures" / "column" / f"{name}.tex").read_text()
+        assert rf"\includegraphics[width=\textwidth]{{figures/{name}.pdf}}" in page
+        assert rf"\includegraphics[width=\columnwidth]{{figures/column/{name}.pdf}}" in column
+        assert r"\begin{figure*}" in page and r"\caption{" in column
+    # the families against dimension are 3.4 in wide at column width (a tight bounding box
+    # trims the margins, and a legend above the panels never makes them wider)
+    from PIL import Image
+    for name in EXPECTED_FIGURES:
+        if not ("dimension" in name or name.startswith("bosons_vs")):
+            continue
+        with Image.open(out / "figures" / "column" / f"{name}.png") as image:
+            width_in = image.size[0] / image.info.get("dpi", (150, 150))[0]
+        assert 2.4 < width_in < 3.6, (name, width_in)
     for name in ("main", "drift_energy", "runs"):
         assert (out / "tables" / f"{name}.csv").exists()
         tex = (out / "tables" / f"{name}.tex").read_text()
@@ -384,7 +404,7 @@ def test_failed_and_infeasible_runs_are_gaps(built):
     assert phase["n_ok"] == 1 and np.isfinite(phase["mean_err"])  # the row itself still counts
     # the oracle variants at harmonic_1d are told apart by their sample count
     oracle = main[(main["problem"] == "harmonic_1d") & (main["solver"] == "oracle")]
-    assert list(oracle["variant"]) == ["n_samples=1_000", "n_samples=10_000"]  # natural order
+    assert list(oracle["variant"]) == ["n_samples = 1,000", "n_samples = 10,000"]  # natural order
 
 
 def test_report_with_only_failed_runs_skips_figures(tmp_path):
@@ -451,10 +471,15 @@ def test_summary_compares_with_the_floor_at_the_same_sample_count(built):
     floor = oracles[[json.loads(c)["evaluation"]["n_samples"] == 10_000
                      for c in oracles["config"]]].iloc[0]
     ratio = dsm["var_err"] / floor["var_err"]
-    line = next(ln for ln in (out / "report.md").read_text().splitlines()
-                if ln.startswith("- harmonic_1d, d = 1, DSM:"))
-    assert (f"var_err {format_pm(dsm['var_err'], dsm['var_err_std'])} = {ratio:.1f}x the floor "
-            f"{format_pm(floor['var_err'], floor['var_err_std'])}") in line
+    summary = pd.read_csv(out / "tables" / "summary.csv")
+    line = summary[(summary["problem"] == "harmonic_1d") & (summary["solver"] == "dsm")].iloc[0]
+    assert line["var_err_x_floor"] == pytest.approx(ratio, rel=1e-12)
+    assert line["floor_var_err"] == floor["var_err"]
+    # the report's summary table: problems as rows, solvers as columns, the ratio first
+    row = next(ln for ln in (out / "report.md").read_text().splitlines()
+               if ln.startswith("| harmonic_1d | d = 1 |"))
+    assert f"| var {ratio:.1f}×, mean " in row
+    assert f"var_err {format_number(floor['var_err'], 2)}" in row  # the floor's own column
 
 
 def test_point_labels_name_settings_that_change_along_a_line():
@@ -496,8 +521,9 @@ def test_unknown_solver_is_drawn_and_listed_with_its_declared_facts(tmp_path):
     assert main.loc[main["solver"] == "splitstep", "solver_label"].tolist() == [
         "split-step Fourier"]
     # compared with the floor like any method, by the floor fact, not by name
-    assert any(ln.startswith("- harmonic_1d, d = 1, split-step Fourier: ")
-               for ln in report.splitlines())
+    summary = pd.read_csv(out / "tables" / "summary.csv")
+    assert np.isfinite(summary.loc[summary["solver"] == "splitstep", "var_err_x_floor"]).all()
+    assert "oracle" not in set(summary["solver"])
     assert (out / "figures" / "errors_fixed_dimension.png").exists()
     assert "drawing failed" not in report
 
@@ -513,8 +539,9 @@ def test_table_without_fact_columns_still_builds(tmp_path):
     out = build.build_report(tmp_path, tmp_path / "out")
     report = (out / "report.md").read_text()
     assert "Crank-Nicolson grid (`grid`)" in report and "drawing failed" not in report
-    assert any(ln.startswith("- harmonic_1d, d = 1, DSM: ") and "the floor" in ln
-               for ln in report.splitlines())
+    summary = pd.read_csv(out / "tables" / "summary.csv")
+    dsm = summary[(summary["solver"] == "dsm") & (summary["problem"] == "harmonic_1d")]
+    assert np.isfinite(dsm["var_err_x_floor"]).all() and "oracle" not in set(summary["solver"])
     styles = load_results(tmp_path).styles
     assert styles.floors == ["oracle"]
     # an unknown solver without facts: its name, and a palette colour
@@ -550,11 +577,13 @@ def test_reports_import_graph_has_no_cycle_and_reads_only_the_schema():
         modules[name] = _imports(path)
     outside = {m for deps in modules.values() for m in deps
                if m.split(".")[0] in PROJECT_PACKAGES and not m.startswith("reports")}
-    # the results table's schema, the problem registry and the pooled-error estimator (numpy
-    # only: the report's excess over the floor is the metrics' own formula), never the harness
-    # or a solver
+    # the results table's schema, the problem registry, the pooled-error and model-error
+    # estimators (numpy only: the report's excess over the floor is the metrics' own formula)
+    # and the solver registry, for a solver's own variant labels (solvers.base's default where
+    # it is not installed); never the harness or a solver module
     assert outside <= {"dsm_bench.schema", "dsm_bench.table", "dsm_bench.pooled",
-                       "reference.problems"}, outside
+                       "dsm_bench.model_error", "reference.problems", "solvers.base",
+                       "solvers.registry"}, outside
     graph = {m: {d for d in deps if d in modules} for m, deps in modules.items()}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
@@ -627,7 +656,7 @@ def _with_trial_moments(run: tuple[dict, dict | None], bias: float, noise_seed: 
 
 
 def test_excess_over_the_floor_in_the_table_text_and_figure(tmp_path):
-    from reports.excess import EXCESS_COLUMNS, add_excess, excess_lines
+    from reports.excess import EXCESS_COLUMNS, MODEL_ERROR_COLUMNS, add_excess, model_error_lines
     from reports.figures import FigureWriter
     from reports.figures.dimension import error_vs_dimension
     from reports.style import FLOOR_WORDS
@@ -660,17 +689,28 @@ def test_excess_over_the_floor_in_the_table_text_and_figure(tmp_path):
     others = agg[(agg["solver"] != "dsm") | (agg["problem"] != "harmonic")]
     assert others["var_excess"].isna().all()  # floor, PINN, a DSM without a floor partner
 
+    # the model error on the same noise draw: the 2 % bias itself, never negative
+    assert set(MODEL_ERROR_COLUMNS) <= set(agg.columns)
+    np.testing.assert_allclose(dsm.loc[[1, 2], "var_model_err"], 0.02, rtol=0.05)
+    assert (dsm.loc[[1, 2], "var_model_err_lo"] > 0).all()
+    assert (agg["var_model_err"].dropna() >= 0).all()
+    assert (agg["var_model_err_lo"].dropna() >= 0).all()
+    assert on_floor["var_model_err"] >= 0 and on_floor["var_model_err_lo"] == 0
+    assert others["var_model_err"].isna().all()
+
     table = main_table(agg, results.styles)
     shown = table.display.set_index(["problem", "d", "solver"])
-    assert shown.loc[("harmonic", "3", "DSM"), "var_err excess [95% CI]"].endswith("†")
-    assert not shown.loc[("harmonic", "1", "DSM"), "var_err excess [95% CI]"].endswith("†")
+    assert shown.loc[("harmonic", "3", "DSM"), "var model error [95% CI]"].endswith("†")
+    assert not shown.loc[("harmonic", "1", "DSM"), "var model error [95% CI]"].endswith("†")
     assert FLOOR_WORDS in table.caption
-    assert {"var_excess", "var_excess_lo", "var_err_pooled"} <= set(table.numbers.columns)
-    lines = excess_lines(agg, results.styles)
+    assert {"var_model_err", "var_model_err_lo", "var_excess", "var_excess_lo",
+            "var_err_pooled"} <= set(table.numbers.columns)
+    lines = model_error_lines(agg, results.styles)
     assert sum(FLOOR_WORDS in line for line in lines if "d = 3" in line) == 1
     assert not any(FLOOR_WORDS in line.split(";")[0] for line in lines if "d = 1" in line)
+    assert not any("exceeds" in line for line in lines)
 
     writer = FigureWriter(tmp_path / "figures")
     error_vs_dimension(results, agg, writer)
-    record = next(f for f in writer.figures if f.name == "error_vs_dimension_harmonic")
+    record = next(f for f in writer.figures if f.name == "model_error_vs_dimension_harmonic")
     assert record.png.exists() and FLOOR_WORDS in record.caption

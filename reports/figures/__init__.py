@@ -35,13 +35,25 @@ DRAWINGS = (error_vs_dimension, errors_fixed_dimension, cost_vs_dimension, momen
 
 
 def build_all(results: Results, agg: pd.DataFrame, directory: Path) -> FigureWriter:
-    """Draw every figure; one failing figure is reported as skipped, not raised."""
+    """Draw every figure at page width into ``directory`` and at one-column width into
+    ``directory``/column; return the page-width writer (the report shows those). One failing
+    figure is reported as skipped, not raised."""
     style.apply_style()
     writer = FigureWriter(Path(directory))
-    for draw in DRAWINGS:
-        try:
-            draw(results, agg, writer)
-        except Exception as exc:  # noqa: BLE001 - a broken figure must not lose the report
-            style.plt.close("all")
-            writer.skip(draw.__name__.replace("_", " "), f"drawing failed: {exc!r}")
+    _draw_all(results, agg, writer, style.PAGE_WIDTH)
+    _draw_all(results, agg, FigureWriter(Path(directory) / "column", column=True),
+              style.COLUMN_WIDTH)
     return writer
+
+
+def _draw_all(results: Results, agg: pd.DataFrame, writer: FigureWriter, width: float) -> None:
+    style.FIG_WIDTH = width
+    try:
+        for draw in DRAWINGS:
+            try:
+                draw(results, agg, writer)
+            except Exception as exc:  # noqa: BLE001 - a broken figure must not lose the report
+                style.plt.close("all")
+                writer.skip(draw.__name__.replace("_", " "), f"drawing failed: {exc!r}")
+    finally:
+        style.FIG_WIDTH = style.PAGE_WIDTH

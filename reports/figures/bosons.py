@@ -47,43 +47,49 @@ def _over_time(results: Results, writer: FigureWriter) -> None:
         writer.skip(f"{TITLE} over time", "no bosons run artifact carries centre-of-mass or "
                     "energy series")
         return
-    fig, axes = plt.subplots(len(per_n), 2, figsize=(style.FIG_WIDTH, 2.5 * len(per_n) + 0.4),
-                             squeeze=False)
-    for r, (n, lines) in enumerate(per_n):
-        ax_c, ax_e = axes[r]
-        ref_drawn = False
-        for (solver, variant), (_row, artifact) in lines.items():
-            t = series(artifact, "times")
-            color, label = styles.color(solver), styles.label(solver, variant)
-            com = series(artifact, "com_var")
-            if t is not None and com is not None and len(com) == len(t):
-                ax_c.plot(t, com, color=color, lw=1.3, label=label)
-                ref = series(artifact, "ref_com_var")
-                if ref is not None and not ref_drawn and len(ref) == len(t):
-                    ax_c.plot(t, ref, label=r"exact $\hbar/(2nm\omega)$; energy conserved",
-                              **style.REFERENCE_STYLE)
-                    ref_drawn = True
-            energy = series(artifact, "energy")
-            if t is not None and energy is not None and len(energy) == len(t):
-                # relative to the run's own E(0), as the energy_drift metric is
-                ax_e.plot(t, (energy - energy[0]) / abs(energy[0]), color=color, lw=1.3,
-                          label=label)
-        ax_e.axhline(0.0, **style.REFERENCE_STYLE)
-        ax_c.set_ylabel(rf"$\mathrm{{Var}}\,X_c$ ({LENGTH_UNIT}²)")
-        ax_e.set_ylabel(r"$(E(t) - E(0))\,/\,|E(0)|$")
-        for ax in (ax_c, ax_e):
-            ax.set_xlabel(TIME_UNIT)
-        ax_c.set_title(f"n = {n} particles", loc="left")
-        ax_e.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    for n, lines in per_n:  # one figure per particle number: two panels
+        _draw_over_time(styles, n, lines, writer)
+
+
+def _draw_over_time(styles: style.SolverStyles, n: int, lines: dict,
+                    writer: FigureWriter) -> None:
+    nrows, ncols, figsize = style.panel_grid(2)
+    fig, grid = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+    axes = grid.reshape(1, -1)
+    ax_c, ax_e = axes[0]
+    ref_drawn = False
+    for (solver, variant), (_row, artifact) in lines.items():
+        t = series(artifact, "times")
+        color, label = styles.color(solver), styles.label(solver, variant)
+        com = series(artifact, "com_var")
+        if t is not None and com is not None and len(com) == len(t):
+            ax_c.plot(t, com, color=color, lw=1.3, label=label)
+            ref = series(artifact, "ref_com_var")
+            if ref is not None and not ref_drawn and len(ref) == len(t):
+                ax_c.plot(t, ref, label=r"exact $\hbar/(2nm\omega)$; energy conserved",
+                          **style.REFERENCE_STYLE)
+                ref_drawn = True
+        energy = series(artifact, "energy")
+        if t is not None and energy is not None and len(energy) == len(t):
+            # relative to the run's own E(0), as the energy_drift metric is
+            ax_e.plot(t, (energy - energy[0]) / abs(energy[0]), color=color, lw=1.3,
+                      label=label)
+    ax_e.axhline(0.0, **style.REFERENCE_STYLE)
+    ax_c.set_ylabel(rf"$\mathrm{{Var}}\,X_c$ ({LENGTH_UNIT}²)")
+    ax_e.set_ylabel(r"$(E(t) - E(0))\,/\,|E(0)|$")
+    for ax in (ax_c, ax_e):
+        ax.set_xlabel(TIME_UNIT)
+    ax_c.set_title(f"n = {n} particles", loc="left")
+    ax_e.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     fig.tight_layout()
     figure_legend(fig, axes, title="bosons")
     writer.save(
-        fig, "bosons_time_series", f"{TITLE} over time",
-        "Interacting bosons: variance of the centre of mass X_c = mean_i x_i over time "
-        "(left) against the exact law Var X_c = ħ/(2nmω), constant because the interaction "
-        "depends on differences only (Kohn's theorem), and the relative energy change "
-        "(E(t) − E(0)) / |E(0)| against the run's own E(0) (right; the exact energy is "
-        "conserved). Samplers: first seed, mean over sampling trials."
+        fig, f"bosons_time_series_n{int(n)}", f"{TITLE} over time, n = {int(n)}",
+        f"Interacting bosons, n = {int(n)}: variance of the centre of mass X_c = mean_i x_i "
+        "over time (first panel) against the exact law Var X_c = ħ/(2nmω), constant because "
+        "the interaction depends on differences only (Kohn's theorem), and the relative "
+        "energy change (E(t) − E(0)) / |E(0)| against the run's own E(0) (second panel; the "
+        "exact energy is conserved). Samplers: first seed, mean over sampling trials."
     )
 
 
@@ -95,7 +101,8 @@ def _vs_particles(results: Results, agg: pd.DataFrame, writer: FigureWriter) -> 
         writer.skip(f"{TITLE} vs n", "fewer than two particle numbers with centre-of-mass or "
                     "energy metrics")
         return
-    fig, axes = plt.subplots(1, len(metrics), figsize=(style.FIG_WIDTH, 2.7), squeeze=False)
+    nrows, ncols, figsize = style.panel_grid(len(metrics), height=2.7)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for ax, metric in zip(axes.flat, metrics, strict=True):
         for solver, variant in line_keys(sub, styles):
             line = sub[(sub["solver"] == solver) & (sub["variant"] == variant)]
@@ -104,7 +111,8 @@ def _vs_particles(results: Results, agg: pd.DataFrame, writer: FigureWriter) -> 
                 continue
             spread = line[f"{metric}_spread"].to_numpy(float)
             ax.errorbar(line["d"], line[metric], yerr=np.where(np.isfinite(spread), spread, 0),
-                        marker="o", ms=3.5, capsize=2.5, lw=1.3, color=styles.color(solver),
+                        marker=styles.marker(solver), ms=3.5, capsize=2.5, lw=1.3,
+                        color=styles.color(solver),
                         label=styles.label(solver, variant))
         ax.set_yscale("log")
         ax.set_xlabel("particles n")

@@ -76,9 +76,10 @@ def _cost_figure(results: Results, agg: pd.DataFrame, writer: FigureWriter,
         if not present:  # an infeasible run's estimate alone is not worth a figure
             writer.skip(f"{title} ({problem})", f"no {what} recorded by a successful run")
             continue
-        fig, axes = plt.subplots(1, len(present), figsize=(style.FIG_WIDTH if len(present) > 1
-                                                           else style.FIG_WIDTH * 0.55, 2.7),
-                                 squeeze=False)
+        nrows, ncols, figsize = style.panel_grid(len(present), height=2.7)
+        if ncols == 1 and style.FIG_WIDTH >= 5:  # one panel at page width: not a wide strip
+            figsize = (style.FIG_WIDTH * 0.55, figsize[1])
+        fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
         any_gap = any_estimate = False
         for ax, metric in zip(axes.flat, present, strict=True):
             fits = []
@@ -91,7 +92,7 @@ def _cost_figure(results: Results, agg: pd.DataFrame, writer: FigureWriter,
                 if np.isfinite(exponent):
                     short = styles.short_label(solver) + (f" [{variant}]" if variant else "")
                     fits.append(rf"{short} $\propto d^{{{exponent:.2f}}}$")
-                ax.plot(line["d"], line[metric], marker="o", ms=3.5, lw=1.3,
+                ax.plot(line["d"], line[metric], marker=styles.marker(solver), ms=3.5, lw=1.3,
                         color=styles.color(solver),
                         linestyle=style.variant_linestyle(variant_index(sub, solver, variant)),
                         label=styles.label(solver, variant))

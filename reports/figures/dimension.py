@@ -4,8 +4,6 @@ published figures as hollow stars."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -30,105 +28,124 @@ from reports.figures.common import (
 
 plt = style.plt
 
-__all__ = ["DIMENSION_METRICS", "EXCESS_PANELS", "error_vs_dimension", "errors_fixed_dimension"]
+__all__ = ["DIMENSION_FIGURES", "error_vs_dimension", "errors_fixed_dimension"]
 
-DIMENSION_METRICS = ("mean_err", "var_err", "w1_err", "u_err", "v_err")
-# the samplers' excess over the floor (``reports.excess``), where the aggregate has it
-EXCESS_PANELS = {"var_excess": "var_err_pooled excess over the floor",
-                 "mean_excess": "mean_err_pooled excess over the floor"}
+# the figures against dimension, at most 3 panels each: (name stem, title, metrics); the
+# first is the headline figure of its problem. Model errors are drawn on a linear axis that
+# includes 0 (the floor), with their interval over trials.
+DIMENSION_FIGURES = (
+    ("error_vs_dimension", "Error vs dimension", ("mean_err", "var_err", "w1_err")),
+    ("model_error_vs_dimension", "Model error vs dimension", ("mean_model_err",
+                                                                "var_model_err")),
+    ("drift_errors_vs_dimension", "Learned velocity errors vs dimension", ("u_err", "v_err")),
+)
+_MODEL_ERRORS = ("mean_model_err", "var_model_err")
 
 
 def error_vs_dimension(results: Results, agg: pd.DataFrame, writer: FigureWriter) -> None:
-    title = "Error vs dimension"
-    styles = results.styles
     problems = multi_d_problems(results.ok)
     if not problems:
-        writer.skip(title, "no problem has successful runs at two or more dimensions")
+        writer.skip("Error vs dimension", "no problem has successful runs at two or more "
+                    "dimensions")
         return
     for problem in problems:
         sub = agg[(agg["problem"] == problem) & (agg["n_ok"] > 0)]
-        metrics = [m for m in DIMENSION_METRICS if sub[m].notna().any()]
-        metrics += [m for m in EXCESS_PANELS if m in sub and sub[m].notna().any()]
-        if not metrics:
-            writer.skip(f"{title} ({problem})", "no error metric was computed")
-            continue
-        gaps = gap_rows(results, problem)
-        ncols = min(3, len(metrics))
-        nrows = math.ceil(len(metrics) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(style.FIG_WIDTH, 2.6 * nrows + 0.3),
-                                 squeeze=False)
-        any_gap = False
-        for ax, metric in zip(axes.flat, metrics, strict=False):
-            if metric in EXCESS_PANELS:
-                _excess_panel(ax, sub, metric, styles)
-                ax.set_xlabel(style.dimension_label(problem))
-                dimension_axis(ax, results.table.loc[results.table["problem"] == problem, "d"])
-                continue
-            for solver, variant in line_keys(sub, styles):
-                line = sub[(sub["solver"] == solver) & (sub["variant"] == variant)]
-                line = line[line[metric].notna()].sort_values("d")
-                if line.empty:
-                    continue
-                color, label = styles.color(solver), styles.label(solver, variant)
-                y, spread = line[metric].to_numpy(float), line[f"{metric}_spread"].to_numpy(float)
-                if styles.is_floor(solver):
-                    floor_band(ax, line["d"].to_numpy(float), y, spread, color, label)
-                    continue
-                yerr = np.where(np.isfinite(spread), spread, 0.0)
-                ax.errorbar(line["d"], y, yerr=yerr, color=color, marker="o", ms=3.5,
-                            capsize=2.5, lw=1.3,
-                            linestyle=style.variant_linestyle(variant_index(sub, solver,
-                                                                            variant)),
-                            label=label)
-                if ax is axes.flat[0]:
-                    _annotate_config_changes(ax, line, y, color)
-                if "ess_min" in line:
-                    weak = line["ess_min"].to_numpy(float) < ESS_RELIABLE
-                    if weak.any():
-                        ax.scatter(line["d"].to_numpy(float)[weak], y[weak], marker="x", s=45,
-                                   color="black", zorder=7,
-                                   label=f"ESS < {ESS_RELIABLE}: moments unreliable")
-            for solver in sorted(set(sub["solver"])):
-                for d in sorted(set(sub["d"])):
-                    pub = published_points(problem, int(d), solver).get(metric)
-                    if pub is not None:
-                        ax.scatter([d], [pub], marker="*", s=70, facecolor="none",
-                                   edgecolor=styles.color(solver), linewidth=1.0, zorder=6,
-                                   label=f"{styles.label(solver)}: authors' published")
-            for solver in sorted(set(gaps["solver"])):
-                any_gap |= mark_gaps(ax, gaps, solver, styles.color(solver))
-            ax.set_yscale("log")
-            if not gaps.empty:
-                headroom(ax)
-            ax.set_ylabel(metric_label(metric))
-            ax.set_xlabel(style.dimension_label(problem))
-            dimension_axis(ax, results.table.loc[results.table["problem"] == problem, "d"])
-        for ax in axes.flat[len(metrics):]:
-            ax.set_visible(False)
-        fig.tight_layout()
-        figure_legend(fig, axes, any_gap, title=problem)
-        floor = floor_words(styles, sub["solver"])
-        writer.save(
-            fig, f"error_vs_dimension_{problem}", f"{title}: {problem}",
+        for stem, title, candidates in DIMENSION_FIGURES:
+            metrics = [m for m in candidates if m in sub and sub[m].notna().any()]
+            if metrics:
+                _dimension_figure(results, sub, writer, problem, metrics, stem, title)
+            elif stem == DIMENSION_FIGURES[0][0]:
+                writer.skip(f"{title} ({problem})", "no error metric was computed")
+
+
+def _dimension_figure(results: Results, sub: pd.DataFrame, writer: FigureWriter, problem: str,
+                      metrics: list[str], stem: str, title: str) -> None:
+    styles = results.styles
+    gaps = gap_rows(results, problem)
+    nrows, ncols, figsize = style.panel_grid(len(metrics))
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+    any_gap = False
+    all_dims = results.table.loc[results.table["problem"] == problem, "d"]
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        if metric in _MODEL_ERRORS:
+            _model_error_panel(ax, sub, metric, styles)
+        else:
+            any_gap |= _error_panel(ax, sub, metric, styles, problem, gaps,
+                                    annotate=ax is axes.flat[0] and style.FIG_WIDTH >= 5)
+        ax.set_xlabel(style.dimension_label(problem))
+        dimension_axis(ax, all_dims)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    figure_legend(fig, axes, any_gap, title=problem)
+    floor = floor_words(styles, sub["solver"])
+    if metrics[0] in _MODEL_ERRORS:
+        text = (f"{problem}: each sampler's model error vs dimension: the distance between its "
+                "moments and the floor's on the same noise draw, pooled over trials, relative "
+                "to the reference's norm (docs/metrics.md). Never negative; 0 is the floor "
+                f"({floor or 'the exact drift'}). Bars: 95% paired bootstrap interval over "
+                f"trials; hollow points: the interval reaches 0, {style.FLOOR_WORDS}.")
+    else:
+        text = (
             f"{problem}: errors against the {_reference_word(sub)} reference vs dimension "
-            "(log scale). Points: mean over seeds; error bars: spread over seeds and sampling "
+            "(log scale). Points (one marker and colour per solver, line style per "
+            "configuration): mean over seeds; error bars: spread over seeds and sampling "
             "trials (pooled standard deviation). "
-            + (f"Shaded band: {floor}, the error left by sampling noise and time "
-               "discretisation alone; a sampler inside the band is indistinguishable from "
-               "exact. " if floor else "")
-            + (f"Linear panels: each sampler's pooled error (moments averaged over all trials "
-               "and exchangeable coordinates) minus the floor's on the same evaluation "
-               "settings, with its 95% bootstrap interval over trials; hollow points: the "
-               f"interval contains 0, {style.FLOOR_WORDS}. "
-               if any(m in EXCESS_PANELS for m in metrics) else "")
+            + (f"Shaded band: {floor}, value ± spread, the error left by sampling noise and "
+               "time discretisation alone; a sampler inside the band is indistinguishable "
+               "from exact. " if floor else "")
             + "Hollow stars: the authors' published figures (not rerun). Small labels (first "
-            "panel): a setting that changes along a line, at the point where it changes. "
-            "x at the top: no result at that dimension (failed or infeasible)."
-        )
+            "panel): a setting that changes along a line, where it changes. x at the top: no "
+            "result at that dimension (failed or infeasible).")
+    writer.save(fig, f"{stem}_{problem}", f"{title}: {problem}", text)
 
 
-def _excess_panel(ax, sub: pd.DataFrame, column: str, styles: style.SolverStyles) -> None:
-    """One line per sampler: its excess over the floor vs d, the floor itself at 0."""
+def _error_panel(ax, sub: pd.DataFrame, metric: str, styles: style.SolverStyles, problem: str,
+                 gaps: pd.DataFrame, annotate: bool) -> bool:
+    """One error against d on a log axis: methods as points with error bars, the floor as a
+    band, published figures as stars, gaps as x; True where a gap was marked."""
+    any_gap = False
+    for solver, variant in line_keys(sub, styles):
+        line = sub[(sub["solver"] == solver) & (sub["variant"] == variant)]
+        line = line[line[metric].notna()].sort_values("d")
+        if line.empty:
+            continue
+        color, label = styles.color(solver), styles.label(solver, variant)
+        y, spread = line[metric].to_numpy(float), line[f"{metric}_spread"].to_numpy(float)
+        if styles.is_floor(solver):
+            floor_band(ax, line["d"].to_numpy(float), y, spread, color, label)
+            continue
+        yerr = np.where(np.isfinite(spread), spread, 0.0)
+        ax.errorbar(line["d"], y, yerr=yerr, color=color, marker=styles.marker(solver), ms=3.5,
+                    capsize=2.5, lw=1.3,
+                    linestyle=style.variant_linestyle(variant_index(sub, solver, variant)),
+                    label=label)
+        if annotate:
+            _annotate_config_changes(ax, line, y, color)
+        if "ess_min" in line:
+            weak = line["ess_min"].to_numpy(float) < ESS_RELIABLE
+            if weak.any():
+                ax.scatter(line["d"].to_numpy(float)[weak], y[weak], marker="x", s=45,
+                           color="black", zorder=7,
+                           label=f"ESS < {ESS_RELIABLE}: moments unreliable")
+    for solver in sorted(set(sub["solver"])):
+        for d in sorted(set(sub["d"])):
+            pub = published_points(problem, int(d), solver).get(metric)
+            if pub is not None:
+                ax.scatter([d], [pub], marker="*", s=70, facecolor="none",
+                           edgecolor=styles.color(solver), linewidth=1.0, zorder=6,
+                           label=f"{styles.label(solver)}: authors' published")
+    for solver in sorted(set(gaps["solver"])):
+        any_gap |= mark_gaps(ax, gaps, solver, styles.color(solver))
+    ax.set_yscale("log")
+    if not gaps.empty:
+        headroom(ax)
+    ax.set_ylabel(metric_label(metric))
+    return any_gap
+
+
+def _model_error_panel(ax, sub: pd.DataFrame, column: str, styles: style.SolverStyles) -> None:
+    """One line per sampler: its model error vs d with its interval, the floor at 0."""
     for solver, variant in line_keys(sub, styles):
         line = sub[(sub["solver"] == solver) & (sub["variant"] == variant)]
         line = line[line[column].notna()].sort_values("d")
@@ -137,10 +154,12 @@ def _excess_panel(ax, sub: pd.DataFrame, column: str, styles: style.SolverStyles
         excess_points(ax, line["d"].to_numpy(float), line[column].to_numpy(float),
                       line[f"{column}_lo"].to_numpy(float), line[f"{column}_hi"].to_numpy(float),
                       styles.color(solver), styles.label(solver, variant),
-                      style.variant_linestyle(variant_index(sub, solver, variant)))
+                      style.variant_linestyle(variant_index(sub, solver, variant)),
+                      marker=styles.marker(solver))
     floors = [s for s in styles.floors if s in set(sub["solver"])]
-    ax.axhline(0.0, color=styles.color(floors[0]) if floors else "0.4", lw=1.0)
-    ax.set_ylabel(EXCESS_PANELS[column])
+    ax.axhline(0.0, color=styles.color(floors[0]) if floors else "0.4", lw=1.0,
+               label=f"{styles.label(floors[0])}: 0" if floors else "_floor")
+    ax.set_ylabel(metric_label(column))
 
 
 def _annotate_config_changes(ax, line: pd.DataFrame, y: np.ndarray, color: str) -> None:
@@ -155,9 +174,10 @@ def _annotate_config_changes(ax, line: pd.DataFrame, y: np.ndarray, color: str) 
         changed = {k: v for k, v in items.items() if previous is None or previous.get(k) != v}
         previous = items
         if changed and np.isfinite(value):
-            ax.annotate(", ".join(f"{k}={v}" for k, v in changed.items()), (d, value),
-                        xytext=(2, 5), textcoords="offset points", fontsize=5.5, color=color,
-                        rotation=20)
+            note = ax.annotate(", ".join(f"{k}={v}" for k, v in changed.items()), (d, value),
+                               xytext=(2, 5), textcoords="offset points", fontsize=5.5,
+                               color=color, rotation=20)
+            note.set_in_layout(False)  # a label, not a reason to shrink the panels
 
 
 def _reference_word(sub: pd.DataFrame) -> str:
@@ -179,7 +199,8 @@ def errors_fixed_dimension(results: Results, agg: pd.DataFrame, writer: FigureWr
     cases = list(dict.fromkeys(zip(sub["problem"], sub["d"], strict=True)))
     keys = [k for k in line_keys(sub, styles) if not styles.is_floor(k[0])]
     methods = [s for s, _ in keys]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(style.FIG_WIDTH, 2.9), squeeze=False)
+    nrows, ncols, figsize = style.panel_grid(len(metrics), height=2.9)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     width = 0.8 / max(len(keys), 1)
     for ax, metric in zip(axes.flat, metrics, strict=True):
         for i, (problem, d) in enumerate(cases):
@@ -192,7 +213,8 @@ def errors_fixed_dimension(results: Results, agg: pd.DataFrame, writer: FigureWr
                 spread = row[f"{metric}_spread"].iloc[0]
                 ax.errorbar([i - 0.4 + width * (k + 0.5)], [row[metric].iloc[0]],
                             yerr=[[spread if np.isfinite(spread) else 0.0]] * 2,
-                            color=styles.color(solver), marker="o", ms=4, capsize=2.5,
+                            color=styles.color(solver), marker=styles.marker(solver), ms=4,
+                            capsize=2.5,
                             linestyle="", label=styles.label(solver, variant))
             for solver in sorted(set(here["solver"])):
                 pub = published_points(problem, int(d), solver).get(metric)
@@ -230,9 +252,12 @@ def _floor_bands(ax, i: int, here: pd.DataFrame, metric: str,
     floors = here[is_floor & here[metric].notna().to_numpy()]
     for _, row in floors.iterrows():
         spread = row[f"{metric}_spread"] if np.isfinite(row[f"{metric}_spread"]) else 0
+        # as floor_band draws it: value ± spread shaded, the value as a thin line
         ax.fill_between([i - 0.45, i + 0.45], max(row[metric] - spread, row[metric] * 0.05),
                         row[metric] + spread, color=styles.color(row["solver"]), alpha=0.18,
                         lw=0, label=styles.label(row["solver"]))
+        ax.plot([i - 0.45, i + 0.45], [row[metric]] * 2, color=styles.color(row["solver"]),
+                lw=1.0)
         if len(floors) > 1 and row["variant"]:
             # several floors (e.g. 10^4 and 10^5 samples): name each band
             ax.text(i - 0.43, row[metric], row["variant"], fontsize=5.5, va="center",

@@ -11,7 +11,7 @@ import pandas as pd
 from dsm_bench.schema import metric_label
 from reports import style
 from reports.data import Results
-from reports.figures.common import FigureWriter, dedupe_legend, select_dims
+from reports.figures.common import FigureWriter, figure_legend, select_dims
 
 plt = style.plt
 
@@ -68,8 +68,9 @@ def training_curves(results: Results, agg: pd.DataFrame, writer: FigureWriter) -
             continue
         monitors = [k for k in _MONITOR_KEYS
                     if any(k in h and h[k].notna().any() for _d, runs in per_d for _r, h in runs)]
-        _draw_training(results, agg[agg["problem"] == problem], problem, per_d, monitors[:2],
-                       writer, title)
+        for d, runs in per_d:  # one figure per size: at most 3 panels
+            _draw_training(results, agg[agg["problem"] == problem], problem, [(d, runs)],
+                           monitors[:2], writer, title)
         drawn = True
     if not drawn:
         writer.skip(title, "no run artifact carries a training history with wall times")
@@ -78,8 +79,9 @@ def training_curves(results: Results, agg: pd.DataFrame, writer: FigureWriter) -
 def _draw_training(results: Results, agg: pd.DataFrame, problem: str, per_d: list,
                    monitors: list[str], writer: FigureWriter, title: str) -> None:
     styles = results.styles
-    fig, axes = plt.subplots(len(per_d), len(monitors) + 1,
-                             figsize=(style.FIG_WIDTH, 2.5 * len(per_d) + 0.4), squeeze=False)
+    nrows, ncols, figsize = style.panel_grid(len(monitors) + 1)
+    fig, grid = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+    axes = grid.reshape(1, -1)  # one size a figure: its panels in a row, whatever the grid
     loss_how = set()
     for r, (d, runs) in enumerate(per_d):
         for c, metric in enumerate(monitors):
@@ -96,7 +98,6 @@ def _draw_training(results: Results, agg: pd.DataFrame, problem: str, per_d: lis
             ax.set_yscale("log")
             ax.set_xlabel("training wall time (s)")
             ax.set_ylabel(metric_label(metric) + "\n(monitor)")
-            dedupe_legend(ax)
         ax = axes[r, -1]
         any_loss = False
         for row, h in runs:
@@ -117,19 +118,21 @@ def _draw_training(results: Results, agg: pd.DataFrame, problem: str, per_d: lis
             ax.set_xscale("log")
             ax.set_xlabel("training wall time (s)")
             ax.set_ylabel("training loss (total)\nmethod's own units")
-            dedupe_legend(ax)
         else:
             ax.axis("off")
         axes[r, 0].set_title(f"{problem}, {style.dimension_symbol(problem)} = {d}", loc="left")
     fig.tight_layout()
+    figure_legend(fig, axes, ncol=3)
+    d = per_d[0][0]
+    size = f"{style.dimension_symbol(problem)} = {int(d)}"
     writer.save(
-        fig, f"training_{problem}", f"{title}: {problem}",
-        f"{problem}: time to accuracy. "
-        + ("Left: errors measured during training by the monitor (against the reference, "
+        fig, f"training_{problem}_d{int(d)}", f"{title}: {problem}, {size}",
+        f"{problem}, {size}: time to accuracy. "
+        + ("First panels: errors measured during training by the monitor (against the reference, "
            "a cheaper evaluation than the final one) vs training wall time, log-log, one "
            "line per run; the shaded band is the sampling floor at the final evaluation's "
            "sample count (a monitor drawing fewer samples has a higher floor of its own). "
-           "Right: "
+           "Last panel: "
            if monitors else
            "No monitor errors were recorded during training (runs without "
            "budget.monitor_every), so only ")

@@ -228,6 +228,19 @@ class DSMSolver(Solver):
         optimizer.step()
         return totals
 
+    @classmethod
+    def variant_label(cls, options: dict[str, Any], context: dict[str, Any] | None = None
+                      ) -> str:
+        """grad_div and its probes as one phrase: "exact grad div", "Hutchinson (2 probes)"."""
+        rest, every = dict(options), {**(context or {}), **options}
+        parts = []
+        if rest.pop("grad_div", None) is not None or "hutchinson_probes" in options:
+            rest.pop("hutchinson_probes", None)
+            k = every.get("hutchinson_probes")
+            parts.append(f"Hutchinson ({k} probe{'' if k == 1 else 's'})"
+                         if every.get("grad_div") == "hutchinson" else "exact grad div")
+        return ", ".join(p for p in (*parts, super().variant_label(rest)) if p)
+
 
 # every option with a fixed set of values (the command line must pass each through unchanged)
 _CHOICES: dict[str, tuple[Any, ...]] = {

@@ -320,6 +320,20 @@ class PINNSolver(Solver):
             config=self.config(),
         )
 
+    @classmethod
+    def variant_label(cls, options: dict[str, Any], context: dict[str, Any] | None = None
+                      ) -> str:
+        """The Laplacian estimator and its k as one phrase: "SDGD Laplacian (k = 16)"."""
+        rest, every = dict(options), {**(context or {}), **options}
+        parts = []
+        if rest.pop("laplacian", None) is not None or "laplacian_k" in options:
+            rest.pop("laplacian_k", None)
+            method = every.get("laplacian")
+            name = {"sdgd": "SDGD", "hutchinson": "Hutchinson"}.get(method, method)
+            parts.append(f"{name} Laplacian" + (f" (k = {every.get('laplacian_k')})"
+                                                if method in ("sdgd", "hutchinson") else ""))
+        return ", ".join(p for p in (*parts, super().variant_label(rest)) if p)
+
 
 def _history(loop: TrainingLoop, terms: list[str]) -> pd.DataFrame:
     """The loop's rows with the columns iter, wall_s, loss_<term>..., loss, monitor values."""
