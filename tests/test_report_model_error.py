@@ -13,6 +13,7 @@ import torch
 from test_pooled import ScaledOsmoticOracle, _em_moments
 
 from dsm_bench import metrics
+from dsm_bench.harness.references import scored_against
 from dsm_bench.model_error import model_error
 from dsm_bench.pooled import TrialMoments
 from reference import exact
@@ -29,7 +30,7 @@ def _one_thread():
 
 
 def _moments(problem, solution, **evaluation) -> TrialMoments:
-    return TrialMoments.from_series(metrics.evaluate(problem, solution,
+    return TrialMoments.from_series(metrics.evaluate(problem, solution, **scored_against(problem),
                                                      **{**EVALUATION, **evaluation}).series)
 
 
@@ -39,7 +40,7 @@ def test_scaled_osmotic_velocity_gives_its_analytic_model_error():
     estimate is that within its interval, positive and resolved, and its interval is far
     narrower than the difference of the two errors would leave (the noise is shared)."""
     p = get_problem("harmonic_1d", n_steps=100)
-    oracle = OracleSolver().fit(p)
+    oracle = OracleSolver().run(p)
     scaled = ScaledOsmoticOracle(p, oracle.cost, nu=1.0, dtype="float32", seed=0)
     pair = (_moments(p, scaled), _moments(p, oracle))
     err = model_error([pair], n_boot=1000)
@@ -63,13 +64,13 @@ def test_model_error_is_never_negative_and_zero_on_the_floor_itself():
     interval reaches 0 in all but about 1 case in 20 (mean and variance of 5 seed pairs
     here: at most 1 of the 10 may be resolved, by chance)."""
     p = get_problem("harmonic", d=2, n_steps=100)
-    base = _moments(p, OracleSolver(seed=0).fit(p), n_samples=500, n_trials=6)
+    base = _moments(p, OracleSolver(seed=0).run(p), n_samples=500, n_trials=6)
     same = model_error([(base, base)], n_boot=200)
     for moment in ("mean", "var"):
         assert same[moment].value == 0.0 and same[moment].lo == 0.0 == same[moment].hi
     resolved = 0
     for seed in range(1, 6):
-        other = _moments(p, OracleSolver(seed=seed).fit(p), n_samples=500, n_trials=6)
+        other = _moments(p, OracleSolver(seed=seed).run(p), n_samples=500, n_trials=6)
         for moment, value in model_error([(other, base)], n_boot=500).items():
             assert value.value >= 0 and 0 <= value.lo <= value.hi, (seed, moment, value)
             resolved += value.resolved
@@ -78,7 +79,7 @@ def test_model_error_is_never_negative_and_zero_on_the_floor_itself():
 
 def test_one_trial_has_a_value_and_no_interval():
     p = get_problem("harmonic_1d", n_steps=50)
-    oracle = OracleSolver().fit(p)
+    oracle = OracleSolver().run(p)
     scaled = ScaledOsmoticOracle(p, oracle.cost, nu=1.0, dtype="float32", seed=0)
     err = model_error([(_moments(p, scaled, n_trials=1), _moments(p, oracle, n_trials=1))])
     assert err["var"].value > 0 and np.isnan(err["var"].lo) and np.isnan(err["var"].hi)

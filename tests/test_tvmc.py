@@ -128,7 +128,10 @@ def test_invalid_options_name_the_valid_values(options, message):
 def test_supports_the_bosons_only():
     solver = TVMCSolver()
     assert solver.supports(get_problem("bosons", d=3)) is None
-    assert "not supported" in solver.supports(get_problem("harmonic", d=2))
+    # the harmonic packet starts displaced from the trap's centre; a problem with no trap at
+    # all (the Morse-like anharmonic well) is refused for its potential
+    assert "starts elsewhere" in solver.supports(get_problem("harmonic", d=2))
+    assert "needs a harmonic trap" in solver.supports(get_problem("anharmonic", d=2))
     assert "starts from the trap's ground state" in solver.supports(
         get_problem("bosons", d=2, phase=1.0))
     with pytest.raises(SolverConfigError, match="must divide T"):
