@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["relative_l2_batch", "relative_l2_over_time"]
+__all__ = ["reference_scale", "relative_l2_batch", "relative_l2_over_time"]
 
 
-def _zero_reference(norm: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+def _zero_reference(norm: np.ndarray, estimate: np.ndarray | None) -> np.ndarray:
     # "identically zero" up to the float noise of a reference that is 0 by symmetry
-    return norm <= 1e-12 * max(1.0, float(np.abs(estimate).max(initial=0.0)))
+    size = 0.0 if estimate is None else float(np.abs(estimate).max(initial=0.0))
+    return norm <= 1e-12 * max(1.0, size)
+
+
+def reference_scale(reference: np.ndarray, estimate: np.ndarray | None = None) -> np.ndarray:
+    """The divisor per coordinate, (c,): the reference's norm over the times (T, c), or
+    sqrt(T) where it is identically zero (the absolute L2 / sqrt(T))."""
+    ref = np.asarray(reference, float)
+    norm = np.linalg.norm(ref, axis=0)
+    return np.where(_zero_reference(norm, estimate), np.sqrt(len(ref)), norm)
 
 
 def relative_l2_batch(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -22,9 +31,7 @@ def relative_l2_batch(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray
     est = np.asarray(estimate, float)
     ref = np.asarray(reference, float)
     diff = np.linalg.norm(est - ref, axis=-2)            # (B, c)
-    norm = np.linalg.norm(ref, axis=0)                   # (c,)
-    scale = np.where(_zero_reference(norm, est), np.sqrt(len(ref)), norm)
-    return (diff / scale).mean(-1)
+    return (diff / reference_scale(ref, est)).mean(-1)
 
 
 def relative_l2_over_time(estimate: np.ndarray, reference: np.ndarray) -> tuple[float, str]:

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from dsm_bench.norms import reference_scale, relative_l2_batch
+
 __all__ = ["Excess", "TrialMoments", "excess_over_floor", "pooled_errors", "pooled_w1_error",
            "reference_scale", "relative_l2_batch"]
 
@@ -87,26 +89,6 @@ class TrialMoments:
     @property
     def n_trials(self) -> int:
         return int(self.mean.shape[0])
-
-
-def reference_scale(reference: np.ndarray, estimate: np.ndarray | None = None) -> np.ndarray:
-    """The divisor of a relative L2 over time per coordinate, (c,): the reference's norm over
-    the times (T, c), or sqrt(T) where it is identically zero (the absolute L2 / sqrt(T))."""
-    ref = np.asarray(reference, float)
-    size = 0.0 if estimate is None else float(np.abs(estimate).max(initial=0.0))
-    norm = np.linalg.norm(ref, axis=0)                   # (c,)
-    zero = norm <= 1e-12 * max(1.0, size)
-    return np.where(zero, np.sqrt(len(ref)), norm)
-
-
-def relative_l2_batch(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``metrics.relative_l2_over_time`` for a batch of estimates (B, T, c) against one
-    reference (T, c): the relative L2 over time per coordinate, averaged over coordinates;
-    a coordinate whose reference is identically zero uses the absolute L2 / sqrt(T)."""
-    est = np.asarray(estimate, float)
-    ref = np.asarray(reference, float)
-    diff = np.linalg.norm(est - ref, axis=-2)            # (B, c)
-    return (diff / reference_scale(ref, est)).mean(-1)
 
 
 def pooled_errors(moments: TrialMoments) -> dict[str, float]:
