@@ -20,10 +20,10 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from reference.plugins import Registry
 from reference.problems import ProblemConfigError, register_problems_in
 from solvers.base import Solver, SolverConfigError
 from solvers.options import Option
@@ -44,31 +44,11 @@ BUILTIN: dict[str, str] = {
 # it they are listed as unavailable and their suite rows are infeasible
 OPTIONAL: dict[str, str] = {"tvmc": "tvmc"}
 
-# name -> "module:Class" (not imported yet) or the class itself
-_REGISTRY: dict[str, str | type[Solver]] = {}
-_ORIGIN: dict[str, str] = {}  # name -> where it came from, for error messages
-_LOADED = False
 _PLUGINS: dict[str, list[str]] = {}  # plugin spec -> the names it registered (imported once)
 
 
 class PluginError(SolverConfigError):
     """A plugin could not be imported, or its solver breaks the interface."""
-
-
-def _discover() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    for name, target in BUILTIN.items():
-        _REGISTRY.setdefault(name, target)
-        _ORIGIN.setdefault(name, "built in")
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in BUILTIN:
-            continue  # a built-in name is not replaced by an installed package
-        _REGISTRY.setdefault(ep.name, ep.value)
-        _ORIGIN.setdefault(ep.name, f"entry point {ep.name} = {ep.value} "
-                                    f"({ep.dist.name if ep.dist else 'installed package'})")
 
 
 def interface_problems(cls: Any) -> list[str]:
@@ -104,29 +84,14 @@ def interface_problems(cls: Any) -> list[str]:
     return problems
 
 
+# a built-in's missing optional extra (ImportError) is the caller's: listed as unavailable
+_SOLVERS = Registry("solver", ENTRY_POINT_GROUP, BUILTIN, faults=interface_problems,
+                    error=PluginError, unknown=SolverConfigError, passthrough=(ImportError,))
+
+
 def register(cls: type[Solver], origin: str = "registered in code") -> type[Solver]:
     """Add a solver class (checked against the interface) under ``cls.name``."""
-    _discover()
-    problems = interface_problems(cls)
-    if problems:
-        raise PluginError(f"solver {getattr(cls, '__name__', cls)!r} from {origin}: "
-                          + "; ".join(problems))
-    existing = _REGISTRY.get(cls.name)
-    if existing is not None and existing is not cls and _ORIGIN.get(cls.name) != origin:
-        raise PluginError(f"solver name {cls.name!r} from {origin} is already taken by "
-                          f"{_ORIGIN.get(cls.name)}")
-    _REGISTRY[cls.name] = cls
-    _ORIGIN[cls.name] = origin
-    return cls
-
-
-def _solver_classes_in(module: Any) -> list[type[Solver]]:
-    # defined in the module, or exported by a package's __all__; abstract ones too: a solver
-    # that forgot fit() is reported, not silently skipped
-    exported = set(getattr(module, "__all__", ()))
-    return [obj for key, obj in vars(module).items()
-            if inspect.isclass(obj) and issubclass(obj, Solver) and "name" in obj.__dict__
-            and (obj.__module__ == module.__name__ or key in exported)]
+    return _SOLVERS.register(cls, origin)
 
 
 def load_plugin(spec: str | Path) -> list[str]:
@@ -141,7 +106,7 @@ def load_plugin(spec: str | Path) -> list[str]:
         problems = register_problems_in(module, origin)
     except ProblemConfigError as exc:
         raise PluginError(str(exc)) from None
-    classes = _solver_classes_in(module)
+    classes = _SOLVERS.classes_in(module, Solver)
     if not classes and not problems:
         raise PluginError(f"{origin} defines no solver (a subclass of solvers.base.Solver "
                           "with a name) and no problem (a subclass of "
@@ -180,35 +145,14 @@ def _import_plugin(text: str) -> Any:
 
 
 def solver_names() -> list[str]:
-    _discover()
-    return list(_REGISTRY)
+    return _SOLVERS.names()
 
 
 def solver_class(name: str) -> type[Solver]:
     """The class registered under ``name``, imported on first use. An entry point or a
     built-in that cannot be imported raises ImportError; one that imports but breaks the
     interface raises PluginError."""
-    _discover()
-    if name not in _REGISTRY:
-        raise SolverConfigError(f"unknown solver {name!r}; valid solvers: {', '.join(_REGISTRY)}")
-    target = _REGISTRY[name]
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), attr)
-        except ImportError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise PluginError(f"solver {name!r} ({_ORIGIN[name]}) failed to import: "
-                              f"{type(exc).__name__}: {exc}") from exc
-        problems = interface_problems(cls)
-        if not problems and cls.name != name:
-            problems = [f"its class declares name {cls.name!r}"]
-        if problems:
-            raise PluginError(f"solver {name!r} ({_ORIGIN[name]}): " + "; ".join(problems))
-        _REGISTRY[name] = cls
-        target = cls
-    return target
+    return _SOLVERS.get(name)
 
 
 def unavailable_reason(name: str) -> str | None:

@@ -112,3 +112,12 @@ def test_initial_samples_have_the_initial_moments():
     assert np.all(np.abs(x.mean(0) - p.mu0) < 5 * math.sqrt(p.s0_sq / n))
     assert np.all(np.abs(x.var(0) - p.s0_sq) < 5 * p.s0_sq * math.sqrt(2 / n))
     np.testing.assert_array_equal(x, p.sample_initial(n, seed=1))
+
+
+def test_every_builtin_problem_honours_the_contract():
+    """The registry checks plugins when they load; the built-ins are checked here."""
+    from reference.problems import problem_class
+    from reference.problems.base import contract_faults
+
+    for name in problem_names():
+        assert contract_faults(problem_class(name)) == [], name

@@ -228,7 +228,8 @@ def test_parallel_jobs_and_unavailable_solver(tmp_path, monkeypatch):
     from solvers import registry
 
     registry.solver_names()  # discover the built-ins and entry points first
-    monkeypatch.setitem(registry._REGISTRY, "ghost", "solvers.ghost_not_written:Ghost")
+    monkeypatch.setitem(registry._SOLVERS._targets, "ghost", "solvers.ghost_not_written:Ghost")
+    monkeypatch.setitem(registry._SOLVERS._origins, "ghost", "a test")
     suite = load_suite(write_suite(tmp_path, """
         [[runs]]
         solvers = ["oracle", "ghost"]

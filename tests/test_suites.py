@@ -153,7 +153,8 @@ def test_missing_solver_module_marks_its_runs_unavailable(monkeypatch, tmp_path)
     from solvers import registry
 
     registry.solver_names()  # discover the built-ins and entry points first
-    monkeypatch.setitem(registry._REGISTRY, "ghost", "solvers.ghost_not_written:Ghost")
+    monkeypatch.setitem(registry._SOLVERS._targets, "ghost", "solvers.ghost_not_written:Ghost")
+    monkeypatch.setitem(registry._SOLVERS._origins, "ghost", "a test")
     suite = load_suite(write(tmp_path, """
         [[runs]]
         solvers = ["ghost", "oracle"]

@@ -13,11 +13,9 @@ A problem that breaks the contract (``reference.problems.base.contract_faults``)
 
 from __future__ import annotations
 
-import importlib
-import inspect
-from importlib.metadata import entry_points
 from typing import Any
 
+from reference.plugins import Registry
 from reference.problems.base import Problem, ProblemConfigError, contract_faults
 
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "ProblemPluginError", "get_problem", "problem_class",
@@ -37,95 +35,34 @@ BUILTIN: dict[str, str] = {
     "harmonic_active": "reference.problems.harmonic_active:HarmonicActive",
 }
 
-_REGISTRY: dict[str, str | type[Problem]] = {}
-_ORIGIN: dict[str, str] = {}
-_DISCOVERED = False
-
 
 class ProblemPluginError(ProblemConfigError):
     """A problem plugin could not be imported, or its problem breaks the contract."""
 
 
-def _discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    _DISCOVERED = True
-    for name, target in BUILTIN.items():
-        _REGISTRY.setdefault(name, target)
-        _ORIGIN.setdefault(name, "built in")
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in BUILTIN:
-            continue  # a built-in name is not replaced by an installed package
-        _REGISTRY.setdefault(ep.name, ep.value)
-        _ORIGIN.setdefault(ep.name, f"entry point {ep.name} = {ep.value} "
-                                    f"({ep.dist.name if ep.dist else 'installed package'})")
+# built-ins are checked by the tests, not on every import (the cat samples its start)
+_PROBLEMS = Registry("problem", ENTRY_POINT_GROUP, BUILTIN, faults=contract_faults,
+                     error=ProblemPluginError, unknown=ProblemConfigError, check_builtin=False)
 
 
 def register_problem(cls: type[Problem], origin: str = "registered in code") -> type[Problem]:
     """Add a problem class, checked against the contract, under ``cls.name``."""
-    _discover()
-    faults = contract_faults(cls)
-    if faults:
-        raise ProblemPluginError(f"problem {getattr(cls, '__name__', cls)!r} from {origin}: "
-                                 + "; ".join(faults))
-    existing = _REGISTRY.get(cls.name)
-    if (existing is not None and existing is not cls and _ORIGIN.get(cls.name) != origin
-            and not (isinstance(existing, str) and _same_class(existing, cls))):
-        raise ProblemPluginError(f"problem name {cls.name!r} from {origin} is already taken by "
-                                 f"{_ORIGIN.get(cls.name)}")
-    if not isinstance(existing, str):  # an entry point keeps its origin when a suite names it
-        _ORIGIN[cls.name] = origin
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _same_class(target: str, cls: type) -> bool:
-    """Whether an entry point's "module:Class" names ``cls`` (an installed plugin that a suite
-    also names in its plugins list)."""
-    module, _, attr = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attr) is cls
-    except Exception:  # noqa: BLE001 - a target that does not import is another class
-        return False
+    return _PROBLEMS.register(cls, origin)
 
 
 def register_problems_in(module: Any, origin: str) -> list[str]:
     """Register every problem class a plugin module defines (or exports in ``__all__``);
     returns their names."""
-    exported = set(getattr(module, "__all__", ()))
-    classes = [obj for key, obj in vars(module).items()
-               if inspect.isclass(obj) and issubclass(obj, Problem) and "name" in obj.__dict__
-               and (obj.__module__ == module.__name__ or key in exported)]
-    return [register_problem(cls, origin).name for cls in classes]
+    return [register_problem(cls, origin).name for cls in _PROBLEMS.classes_in(module, Problem)]
 
 
 def problem_names() -> list[str]:
-    _discover()
-    return list(_REGISTRY)
+    return _PROBLEMS.names()
 
 
 def problem_class(name: str) -> type[Problem]:
     """The class registered under ``name``, imported on first use."""
-    _discover()
-    if name not in _REGISTRY:
-        raise ProblemConfigError(f"unknown problem {name!r}; valid problems: {', '.join(_REGISTRY)}")
-    target = _REGISTRY[name]
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), attr)
-        except Exception as exc:  # noqa: BLE001 - an installed plugin's failure, named as such
-            raise ProblemPluginError(f"problem {name!r} ({_ORIGIN[name]}) failed to import: "
-                                     f"{type(exc).__name__}: {exc}") from exc
-        faults = contract_faults(cls) if _ORIGIN[name] != "built in" else []
-        if not faults and getattr(cls, "name", None) != name:
-            faults = [f"its class declares name {getattr(cls, 'name', None)!r}"]
-        if faults:
-            raise ProblemPluginError(f"problem {name!r} ({_ORIGIN[name]}): " + "; ".join(faults))
-        _REGISTRY[name] = cls
-        target = cls
-    return target
+    return _PROBLEMS.get(name)
 
 
 def get_problem(name: str, **overrides: Any) -> Problem:
