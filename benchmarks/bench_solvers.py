@@ -12,7 +12,7 @@ import math
 import tempfile
 
 from dsm_bench.harness.asv import asv_parameters, asv_setup, asv_skipped, asv_suite
-from dsm_bench.schema import METRIC_TABLE
+from dsm_bench.schema import METRIC_TABLE, Status
 
 SUITE = asv_suite()
 SOLVERS, PROBLEMS, DIMS = asv_parameters(SUITE)
@@ -64,7 +64,7 @@ class Errors:
 
     def setup(self, cache, solver, problem, d):
         self.row = cache.get(f"{solver}/{problem}/{d}")
-        if self.row is None or self.row["status"] != "ok":
+        if self.row is None or self.row["status"] != Status.OK:
             raise NotImplementedError(f"no ok run for {solver}/{problem}/{d}")
 
     def _metric(self, name):

@@ -28,7 +28,7 @@ from dsm_bench.harness.settings import (
     shadowed_options,
     split_settings,
 )
-from dsm_bench.schema import COST, METRIC_TABLE
+from dsm_bench.schema import COST, METRIC_TABLE, Status
 from dsm_bench.table import JOURNAL, journal_problem
 from reference.problems import ProblemConfigError, get_problem, problem_class, problem_names
 from solvers import (
@@ -193,9 +193,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(result.artifact, indent=1, allow_nan=False))
         print(f"wrote {args.json}")
     if row["message"]:
-        print(f"note: {row['message']}", file=sys.stderr if row["status"] != "ok" else sys.stdout)
+        print(f"note: {row['message']}", file=sys.stderr if row["status"] != Status.OK else sys.stdout)
     # a run its budget stopped before T is scored on what it reached, but did not finish
-    return 0 if row["status"] == "ok" else 1
+    return 0 if row["status"] == Status.OK else 1
 
 
 def _print_block(title: str, row: dict[str, Any], keys: list[str], std: bool = False) -> None:

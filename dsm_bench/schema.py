@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from typing import Any
 
 __all__ = ["BOOL_COLUMNS", "COLUMNS", "COST", "COST_TABLE", "ESS_RELIABLE", "FLOAT_COLUMNS", "IDENTITY",
-           "INT_COLUMNS", "METRICS", "METRIC_TABLE", "Metric", "PROVENANCE", "SOLVER_FACTS",
-           "STATUSES", "SolverFacts", "flatten_config", "gated_metrics", "metric", "metric_label"]
+           "INT_COLUMNS", "METRICS", "METRIC_TABLE", "Metric", "PROBLEM_FACTS", "PROVENANCE",
+           "ProblemFacts", "SOLVER_FACTS",
+           "STATUSES", "Status", "SolverFacts", "flatten_config", "gated_metrics", "metric", "metric_label"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,23 @@ def _solver_fact_columns(kind: str | None = None) -> list[str]:
 
 SOLVER_FACTS = _solver_fact_columns()
 
+
+@dataclass(frozen=True)
+class ProblemFacts:
+    """A problem's declared facts (``reference.problems.Problem``), recorded in every row as
+    ``problem_<field>`` so that the report reads them from the table, also for a problem
+    plugin that is not installed where it is read."""
+
+    label: str
+    dimension_symbol: str  # "d", or "n" for particles: the figures' axis
+    exchangeable: bool     # the coordinates' marginals are identical (moments may be pooled)
+
+    def as_row(self) -> dict[str, Any]:
+        return {f"problem_{key}": value for key, value in asdict(self).items()}
+
+
+PROBLEM_FACTS = [f"problem_{f.name}" for f in fields(ProblemFacts)]
+
 METRICS = [
     *[c for m in METRIC_TABLE for c in (m.name, m.spread, m.kind_column) if c],
     "reference",         # exact | grid | self | none
@@ -147,9 +166,18 @@ PROVENANCE = [
     "job_id",    # the scheduler's id for the run (Slurm job / Dask key), where there is one
 ]
 
-COLUMNS = IDENTITY + SOLVER_FACTS + METRICS + COST + PROVENANCE
+COLUMNS = IDENTITY + SOLVER_FACTS + PROBLEM_FACTS + METRICS + COST + PROVENANCE
 
-STATUSES = ("ok", "failed", "timeout", "infeasible")
+class Status(StrEnum):
+    """A row's status, declared once: what every module compares and writes."""
+
+    OK = "ok"                  # solved and scored over all of [0, T]
+    FAILED = "failed"          # raised, diverged, or broke a limit of memory
+    TIMEOUT = "timeout"        # a wall-time limit, or a budget that stopped it before T
+    INFEASIBLE = "infeasible"  # the solver cannot run the problem (it says why)
+
+
+STATUSES = tuple(status.value for status in Status)
 
 # column types on disk (everything else is text); integers are nullable because failed and
 # infeasible rows leave most columns empty
@@ -158,7 +186,7 @@ INT_COLUMNS = ["d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times"
 FLOAT_COLUMNS = [*[c for m in METRIC_TABLE for c in (m.name, m.spread) if c],
                  *[m.name for m in COST_TABLE if m.unit != "count"], "wall_s",
                  *_solver_fact_columns("float"), "t_reached"]
-BOOL_COLUMNS = ["git_dirty", *_solver_fact_columns("bool")]
+BOOL_COLUMNS = ["git_dirty", *_solver_fact_columns("bool"), "problem_exchangeable"]
 
 _BY_NAME = {m.name: m for m in (*METRIC_TABLE, *COST_TABLE)}
 

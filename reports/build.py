@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from dsm_bench.schema import Status
 from reports import document as doc_
 from reports import figures as figures_
 from reports import tables as tables_
@@ -255,7 +256,10 @@ def _problem_lines(table: pd.DataFrame) -> list[str]:
             for key, value in (config.get("problem_overrides") or {}).items():
                 if key != "d":
                     overrides.setdefault(key, value)
-        text = f"`{name}`"
+        # the label the table records (also for a plugin not installed here), with the
+        # registry's description and parameters where the problem is known
+        labels = _unique(group.get("problem_label", pd.Series(dtype=object)))
+        text = f"`{name}`" + (f" ({labels[0]})" if labels else "")
         if spec is not None:
             text += f": {spec.description or spec.label}"
             try:
@@ -305,7 +309,7 @@ def _solver_lines(table: pd.DataFrame, styles: SolverStyles) -> list[str]:
 
 
 def _protocol_text(table: pd.DataFrame) -> str:
-    ok = table[table["status"] == "ok"]
+    ok = table[table["status"] == Status.OK]
     protocols = []
     for (samples, trials), group in ok.groupby(["n_samples", "n_trials"], dropna=False):
         solvers = ", ".join(sorted(set(group["solver"])))

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dsm_bench.schema import COLUMNS, COST_TABLE, METRIC_TABLE, STATUSES, flatten_config
+from dsm_bench.schema import COLUMNS, COST_TABLE, METRIC_TABLE, STATUSES, Status, flatten_config
 from dsm_bench.table import (
     CSV,
     JOURNAL,
@@ -37,7 +37,7 @@ from dsm_bench.table import (
     results_frame,
     table_file_problem,
 )
-from reports.style import SolverStyles
+from reports.style import SolverStyles, remember_problem_facts
 
 __all__ = [
     "ERROR_METRICS",
@@ -88,7 +88,7 @@ class Results:
 
     @property
     def ok(self) -> pd.DataFrame:
-        return self.table[self.table["status"] == "ok"]
+        return self.table[self.table["status"] == Status.OK]
 
     @cached_property
     def styles(self) -> SolverStyles:
@@ -127,7 +127,7 @@ def load_results(results_dir: Path) -> Results:
     artifacts: dict[int, dict[str, Any]] = {}
     for idx, row in table.iterrows():
         path = row.get("artifact")
-        if row["status"] != "ok" or not isinstance(path, str) or not path:
+        if row["status"] != Status.OK or not isinstance(path, str) or not path:
             continue
         full = (results_dir / path).resolve()
         if root not in full.parents:
@@ -228,9 +228,10 @@ def _normalise(table: pd.DataFrame) -> pd.DataFrame:
     for column in ("suite", "solver", "problem", "status", "message", "reference", "device",
                    *_KIND_COLUMNS, "artifact"):
         table[column] = table[column].fillna("").astype(str)
-    table["status"] = table["status"].replace("", "failed")
+    table["status"] = table["status"].replace("", Status.FAILED)
     table["_config"] = [parse_config(c) for c in table["config"]]
     table["variant"] = _variant_labels(table)
+    remember_problem_facts(table)
     return table
 
 
@@ -394,7 +395,7 @@ def aggregate(table: pd.DataFrame, styles: SolverStyles | None = None) -> pd.Dat
     rows = []
     keys = ["problem", "d", "solver", "variant"]
     for (problem, d, solver, variant), group in table.groupby(keys, sort=False, dropna=False):
-        ok = group[group["status"] == "ok"]
+        ok = group[group["status"] == Status.OK]
         row: dict[str, Any] = {"problem": problem, "d": d, "solver": solver, "variant": variant,
                                "point_settings": group["point_settings"].iloc[0]}
         for metric in ERROR_METRICS:
@@ -416,7 +417,7 @@ def aggregate(table: pd.DataFrame, styles: SolverStyles | None = None) -> pd.Dat
         row["seeds"] = ",".join(str(int(s)) for s in sorted(ok["seed"].dropna().unique()))
         counts = group["status"].value_counts()
         row["status"] = "; ".join(f"{n} {s}" for s, n in counts.items())
-        not_ok = group[group["status"] != "ok"]
+        not_ok = group[group["status"] != Status.OK]
         row["message"] = not_ok["message"].iloc[0] if len(not_ok) else ""
         rows.append(row)
     out = pd.DataFrame(rows)

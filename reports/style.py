@@ -41,6 +41,7 @@ __all__ = [
     "apply_style",
     "dimension_label",
     "dimension_symbol",
+    "remember_problem_facts",
     "panel_grid",
     "variant_linestyle",
 ]
@@ -115,9 +116,31 @@ def variant_linestyle(index: int) -> str:
     return _VARIANT_STYLES[index % len(_VARIANT_STYLES)]
 
 
+# problem -> the symbol of its size, as results tables record it (``remember_problem_facts``)
+_DIMENSION_SYMBOLS: dict[str, str] = {}
+
+
+def remember_problem_facts(table: pd.DataFrame) -> None:
+    """Keep the problems' declared facts that a results table records (``problem_*``)."""
+    if "problem_dimension_symbol" not in table.columns:
+        return
+    for problem, symbol in zip(table["problem"], table["problem_dimension_symbol"], strict=True):
+        if _text(symbol):
+            _DIMENSION_SYMBOLS[str(problem)] = _text(symbol)
+
+
 def dimension_symbol(problem: str) -> str:
-    """The symbol of a problem's size: n particles for the bosons (each in 1-D), else d."""
-    return "n" if problem == "bosons" else "d"
+    """The symbol of a problem's size as the problem declares it ("n" for particles, each in
+    1-D): from the results table, else the problem registry (tables written before problems
+    declared it), else d."""
+    if problem in _DIMENSION_SYMBOLS:
+        return _DIMENSION_SYMBOLS[problem]
+    from reference.problems import problem_class
+
+    try:
+        return problem_class(problem).dimension_symbol
+    except ValueError:
+        return "d"
 
 
 def dimension_label(problem: str) -> str:

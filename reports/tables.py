@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dsm_bench.pooled import Excess
+from dsm_bench.schema import Status
 from reports.data import power_law_exponent, select_dims
 from reports.published import published_for
 from reports.style import FLOOR_WORDS, SolverStyles, dimension_symbol
@@ -361,7 +362,7 @@ def runs_table(table: pd.DataFrame) -> Table:
                "artifact"]
     numbers = table[columns].copy()
     display = numbers[["solver", "problem", "d", "seed", "status", "message"]].copy()
-    display = display[display["status"] != "ok"]
+    display = display[display["status"] != Status.OK]
     display["d"] = [str(int(d)) if np.isfinite(d) else "–" for d in display["d"]]
     display["seed"] = [str(int(s)) if np.isfinite(s) else "–" for s in display["seed"]]
     return Table("runs", "Runs without a result",

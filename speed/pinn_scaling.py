@@ -36,6 +36,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dsm_bench.schema import Status
+
 COLUMNS = [
     "problem", "d", "iters", "stop_reason", "train_s", "s_per_iter", "peak_rss_mb", "n_params",
     "threads", "mean_err", "var_err", "w1_err", "u_err", "v_err", "energy_drift",
@@ -64,7 +66,7 @@ def run_single(spec: dict[str, Any]) -> dict[str, Any]:
         curve = history[keep].dropna(subset=[c for c in ("mean_err",) if c in keep])
         row["curve"] = curve.to_dict(orient="list")
     row["final_loss"] = float(history["loss"].iloc[-1]) if len(history) else None
-    row["problem"], row["status"], row["message"] = spec["problem"], "ok", ""
+    row["problem"], row["status"], row["message"] = spec["problem"], Status.OK, ""
     row["config"] = result.row.get("config")
     return row
 
@@ -87,7 +89,7 @@ def iteration_cost(spec: dict[str, Any]) -> dict[str, Any]:
     solution = solver.run(problem, Budget(max_iters=spec["budget"]["max_iters"]))
     return {"problem": spec["problem"], "d": problem.d, "iters": solution.cost.iters,
             "cpu_s": time.process_time() - tic, "train_s": solution.cost.train_s,
-            "peak_rss_mb": peak_memory()[0], "status": "ok", "message": ""}
+            "peak_rss_mb": peak_memory()[0], "status": Status.OK, "message": ""}
 
 
 def residual_cost(dims: list[int], reps: int = 10, rounds: int = 3) -> list[dict[str, Any]]:
@@ -136,7 +138,7 @@ def cost_rows(args: argparse.Namespace, options: dict[str, Any], overrides: dict
             runs.append(_run_in_subprocess(spec, timeout))
         short, full = runs
         row = dict(full)
-        if short.get("status") == full.get("status") == "ok":
+        if short.get("status") == full.get("status") == Status.OK:
             row["cpu_s_per_iter"] = (full["cpu_s"] - short["cpu_s"]) / (full["iters"] - short["iters"])
         rows.append(row)
         print(f"done d={row.get('d')}: " + ", ".join(
@@ -151,11 +153,11 @@ def _run_in_subprocess(spec: dict[str, Any], timeout: float | None) -> dict[str,
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return {**base, "status": "timeout", "message": f"exceeded {timeout:.0f} s"}
+        return {**base, "status": Status.TIMEOUT, "message": f"exceeded {timeout:.0f} s"}
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        return {**base, "status": "failed", "message": tail[0][:300]}
+        return {**base, "status": Status.FAILED, "message": tail[0][:300]}
     return json.loads(lines[-1])
 
 

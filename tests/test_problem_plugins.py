@@ -126,3 +126,19 @@ def test_a_problem_plugin_name_cannot_take_a_builtin():
     exec(textwrap.dedent(GOOD).replace('name = "quartic"', 'name = "harmonic"'), namespace)
     with pytest.raises(ProblemPluginError, match="already taken by built in"):
         register_problem(namespace["Quartic"], "a test")
+
+
+@pytest.mark.slow
+def test_a_problem_plugin_suite_reports_its_label_without_the_plugin(tmp_path):
+    """The row records the problem's facts, so the report reads its label and dimension
+    symbol from the table where the plugin is not installed."""
+    plugin = write(tmp_path, GOOD.replace('label = "quartic well"',
+                                          'label = "quartic well"\n    dimension_symbol = "n"'))
+    out = tmp_path / "results"
+    run = cli("run", "--suite", str(_suite(tmp_path, plugin)), "--out", str(out), "--no-report")
+    assert run.returncode == 0, run.stdout + run.stderr
+    plugin.unlink()  # the report must not need it
+    report = cli("report", str(out), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stdout + report.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "(quartic well)" in text and "n = 1" in text

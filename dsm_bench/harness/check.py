@@ -41,7 +41,7 @@ import pandas as pd
 
 from dsm_bench.harness.store import ResultsDirBusy, ResultsError
 from dsm_bench.harness.suites import SuiteError, load_suite
-from dsm_bench.schema import gated_metrics
+from dsm_bench.schema import Status, gated_metrics
 
 __all__ = ["GATED_METRICS", "Comparison", "compare", "configure_parser", "main", "tolerance"]
 
@@ -124,11 +124,11 @@ def compare(results: pd.DataFrame, baseline: pd.DataFrame) -> list[Comparison]:
                                   "missing from the results (or its config changed: "
                                   "run with --update-baseline if intended)"))
             continue
-        if base.get("status") == "ok" and row.get("status") != "ok":
+        if base.get("status") == Status.OK and row.get("status") != Status.OK:
             out.append(Comparison(key, "status", None, None, None, "REGRESSION",
                                   f"{row.get('status')}: {str(row.get('message'))[:200]}"))
             continue
-        if base.get("status") != "ok":
+        if base.get("status") != Status.OK:
             verdict = "improved" if row.get("status") == "ok" else "n/a"
             out.append(Comparison(key, "status", None, None, None, verdict,
                                   f"baseline {base.get('status')}, now {row.get('status')}"))

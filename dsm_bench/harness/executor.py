@@ -53,6 +53,7 @@ from typing import Any
 from dsm_bench.harness.confined import open_nofollow, subdir
 from dsm_bench.harness.store import atomic_write, file_mode
 from dsm_bench.harness.suites import Limits, SuiteRun
+from dsm_bench.schema import Status
 
 __all__ = ["Executor", "LocalProcessExecutor", "RunInterrupted", "Task", "write_json_atomic"]
 
@@ -149,7 +150,7 @@ class LocalProcessExecutor(Executor):
 
         spec, limits = task.spec, task.run.limits
         if task.run.unavailable:
-            return failed_row(spec, "infeasible", task.run.unavailable)
+            return failed_row(spec, Status.INFEASIBLE, task.run.unavailable)
         if self.stopping.is_set():
             raise RunInterrupted(task.run.label)
         # the run's outputs and its scratch go under DIR, never through a link planted there
@@ -187,10 +188,10 @@ class LocalProcessExecutor(Executor):
         if verdict is not None:
             status, message = verdict
         elif result is not None and "error" in result:
-            status, message = "failed", result["error"]
+            status, message = Status.FAILED, result["error"]
         else:
             oom = _oom_kills()
-            status, message = "failed", _death_message(
+            status, message = Status.FAILED, _death_message(
                 proc.returncode, log_path, peak_mb, limits.memory_mb,
                 oom_killed=None if oom is None or oom_kills is None else oom > oom_kills)
         stop_reason = (result or {}).get("stop_reason")
@@ -211,11 +212,11 @@ class LocalProcessExecutor(Executor):
                 peak = max(peak, rss)
                 if rss > limits.memory_mb:
                     _kill_group(proc)
-                    return ("failed", f"memory limit exceeded: resident {rss:.0f} MiB > "
+                    return (Status.FAILED, f"memory limit exceeded: resident {rss:.0f} MiB > "
                                       f"limit {limits.memory_mb:.0f} MiB (killed)"), peak
                 if time.monotonic() - started > limits.timeout_s:
                     _kill_group(proc)
-                    return ("timeout", f"wall-time limit of {limits.timeout_s:g} s exceeded "
+                    return (Status.TIMEOUT, f"wall-time limit of {limits.timeout_s:g} s exceeded "
                                        "(killed)"), peak
                 time.sleep(self.poll_s)
         except BaseException:

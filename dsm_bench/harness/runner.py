@@ -64,7 +64,7 @@ from dsm_bench.harness.store import (
     results_frame,
 )
 from dsm_bench.harness.suites import Suite, SuiteError, SuiteRun, load_suite, parse_selection
-from dsm_bench.schema import flatten_config
+from dsm_bench.schema import Status, flatten_config
 
 __all__ = ["ResultsStore", "SweepSummary", "collect", "configure_parser", "main", "pending_runs",
            "read_results", "results_frame", "run_suite"]
@@ -90,7 +90,7 @@ class SweepSummary:
 
     @property
     def ok(self) -> bool:
-        return (self.statuses["failed"] == 0 and self.statuses["timeout"] == 0
+        return (self.statuses[Status.FAILED] == 0 and self.statuses[Status.TIMEOUT] == 0
                 and not self.io_error and not self.signal)
 
     @property
@@ -125,7 +125,7 @@ def _io_error_text(exc: OSError, out: Path, finished: int, not_started: int) -> 
 def _disk_full(row: dict[str, Any]) -> OSError | None:
     """The ENOSPC / EDQUOT behind a run that failed only because its output could not be
     written (it says nothing about the run: it is not recorded, and re-runs on resume)."""
-    if row.get("status") != "failed":
+    if row.get("status") != Status.FAILED:
         return None
     message = str(row.get("message") or "")
     for code in (errno.ENOSPC, errno.EDQUOT):
@@ -158,7 +158,7 @@ def pending_runs(suite: Suite, store: ResultsStore, retry_failed: bool = False
         spec = run.to_spec()
         row = done.get(spec.config_hash())
         stale = _stale(row, spec) if row is not None else ""
-        if row is not None and not stale and (row.get("status") == "ok" or not retry_failed):
+        if row is not None and not stale and (row.get("status") == Status.OK or not retry_failed):
             skipped += 1
             continue
         if stale:
@@ -266,9 +266,9 @@ def _run_locked(suite: Suite, out: Path, executor: Executor, retry_failed: bool,
         except OSError as exc:  # the row is not durable: the run re-runs on resume
             io_failure(exc)
             return
-        status = row.get("status", "failed")
+        status = row.get("status", Status.FAILED)
         summary.statuses[status] += 1
-        if status in ("failed", "timeout"):
+        if status in (Status.FAILED, Status.TIMEOUT):
             summary.failures.append(f"{status}: {run.label}: {str(row.get('message'))[:300]}")
         bar.update(1)
         bar.set_postfix_str(", ".join(f"{s} {n}" for s, n in sorted(summary.statuses.items())))
@@ -283,19 +283,19 @@ def _run_locked(suite: Suite, out: Path, executor: Executor, retry_failed: bool,
         run, spec = item
         if run.unavailable:
             # a solver whose optional dependencies are missing (e.g. tvmc without its extra)
-            record(run, failed_row(spec, "infeasible", run.unavailable))
+            record(run, failed_row(spec, Status.INFEASIBLE, run.unavailable))
             return None
         try:
             reason = infeasible_reason(spec)
             escapes = run_path_errors(spec, store.dir)
         except Exception as exc:  # noqa: BLE001 - a run that cannot even be set up
-            record(run, failed_row(spec, "failed", f"{type(exc).__name__}: {exc}"))
+            record(run, failed_row(spec, Status.FAILED, f"{type(exc).__name__}: {exc}"))
             return None
         if escapes:
-            record(run, failed_row(spec, "failed", "; ".join(escapes)))
+            record(run, failed_row(spec, Status.FAILED, "; ".join(escapes)))
             return None
         if reason is not None:
-            record(run, failed_row(spec, "infeasible", reason))
+            record(run, failed_row(spec, Status.INFEASIBLE, reason))
             return None
         return Task(run=run, results_dir=store.dir.absolute(), verbose=verbose)
 

@@ -22,8 +22,8 @@ from dsm_bench.harness.provenance import now_utc, provenance
 from dsm_bench.harness.references import reference_for
 from dsm_bench.harness.settings import EVALUATION_OPTIONS
 from dsm_bench.metrics import evaluate
-from dsm_bench.schema import COLUMNS, COST, METRICS
-from reference.problems import Problem, get_problem
+from dsm_bench.schema import COLUMNS, COST, METRICS, ProblemFacts, Status
+from reference.problems import Problem, get_problem, problem_class
 from solvers import get_solver, load_plugin, solver_class
 from solvers.base import peak_memory
 from solvers.budget import Budget
@@ -154,6 +154,12 @@ def _empty_row(spec: RunSpec, source: dict[str, Any] | None = None) -> dict[str,
         row.update(solver_class(spec.solver).facts())
     except (ValueError, ImportError):
         pass  # an unknown or unavailable solver: the failed row says why
+    try:
+        problem = problem_class(spec.problem)
+        row.update(ProblemFacts(problem.label, problem.dimension_symbol,
+                                problem.exchangeable_coordinates).as_row())
+    except ValueError:
+        pass  # an unknown problem: the failed row says why
     row.update(source or provenance())
     return row
 
@@ -216,8 +222,8 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
     # not an ok row, so no table or gate puts it beside rows over all of [0, T]
     # (the same test as the evaluation's note: the last evaluation time is the grid's T)
     stopped_early = evaluation.metrics["t_reached"] < problem.T
-    row.update(status="timeout" if stopped_early else "ok", started_at=started, finished_at=now_utc(),
-               wall_s=time.perf_counter() - t0, message="; ".join(evaluation.notes))
+    row.update(status=Status.TIMEOUT if stopped_early else Status.OK, started_at=started,
+               finished_at=now_utc(), wall_s=time.perf_counter() - t0, message="; ".join(evaluation.notes))
     artifact = {
         "row": _jsonable(row),
         "problem": problem.config(),

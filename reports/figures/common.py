@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import ticker
 
+from dsm_bench.schema import Status
 from reports import style
 from reports.data import Results, select_dims
 from reports.published import published_for
@@ -251,9 +252,9 @@ def variant_index(agg: pd.DataFrame, solver: str, variant: str) -> int:
 def gap_rows(results: Results, problem: str) -> pd.DataFrame:
     """(solver, d, status, message) where no run of that solver at that d succeeded."""
     table = results.table[results.table["problem"] == problem]
-    ok = set(zip(table.loc[table["status"] == "ok", "solver"],
-                 table.loc[table["status"] == "ok", "d"], strict=True))
-    bad = table[table["status"] != "ok"]
+    ok = set(zip(table.loc[table["status"] == Status.OK, "solver"],
+                 table.loc[table["status"] == Status.OK, "d"], strict=True))
+    bad = table[table["status"] != Status.OK]
     keep = np.array([(s, d) not in ok for s, d in zip(bad["solver"], bad["d"], strict=True)],
                     dtype=bool)
     return bad.loc[keep][["solver", "d", "status", "message"]].drop_duplicates(["solver", "d"])

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from dsm_bench.schema import metric_label
+from dsm_bench.schema import Status, metric_label
 from reports import style
 from reports.data import Results, power_law_exponent
 from reports.figures.common import (
@@ -72,7 +72,7 @@ def _cost_figure(results: Results, agg: pd.DataFrame, writer: FigureWriter,
         present = [m for m in metrics if sub[m].notna().any()]
         gaps = gap_rows(results, problem)
         estimates = [(r.solver, r.d, parse_cost_estimate(r.message))
-                     for r in gaps.itertuples() if r.status == "infeasible"]
+                     for r in gaps.itertuples() if r.status == Status.INFEASIBLE]
         if not present:  # an infeasible run's estimate alone is not worth a figure
             writer.skip(f"{title} ({problem})", f"no {what} recorded by a successful run")
             continue

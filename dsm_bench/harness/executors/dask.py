@@ -31,6 +31,7 @@ from typing import Any
 from dsm_bench.harness.confined import subdir
 from dsm_bench.harness.executor import Executor, LocalProcessExecutor, RunInterrupted, Task
 from dsm_bench.harness.executors import ExecutorError, needs_gpu
+from dsm_bench.schema import Status
 
 __all__ = ["DaskExecutor", "run_on_worker"]
 
@@ -124,7 +125,7 @@ class DaskExecutor(Executor):
         self.start()
         gpu = needs_gpu(task.run, self.gpu_for_auto)
         if gpu and not self._gpu_workers:
-            row = failed_row(task.spec, "failed",
+            row = failed_row(task.spec, Status.FAILED,
                              "the run needs a GPU but no Dask worker offers the resource GPU "
                              "(start GPU workers with `dask worker ADDR --resources GPU=1`)")
             return self._stamp(row, None)
@@ -140,7 +141,7 @@ class DaskExecutor(Executor):
         except Exception as exc:  # noqa: BLE001 - a lost task (KilledWorker, ...) is a row
             if self.stopping.is_set():  # cancelled by stop(): no row, it runs again
                 raise RunInterrupted(task.run.label) from None
-            row = failed_row(task.spec, "failed", f"dask task {key} lost: "
+            row = failed_row(task.spec, Status.FAILED, f"dask task {key} lost: "
                                                   f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:

@@ -37,6 +37,7 @@ from typing import Any
 from dsm_bench.harness.confined import subdir
 from dsm_bench.harness.executor import Executor, LocalProcessExecutor, Task, write_json_atomic
 from dsm_bench.harness.executors import ExecutorError, check_keys, resource_class
+from dsm_bench.schema import Status
 
 __all__ = ["SLURM_KEYS", "SlurmExecutor", "run_in_job"]
 
@@ -213,7 +214,7 @@ class SlurmExecutor(Executor):
         state = self._job_state(job_id)
         tail = _log_tail(folder / "logs", job_id)
         text = f"{state} {tail}".upper()
-        status = "timeout" if "TIMEOUT" in text or "TIME LIMIT" in text else "failed"
+        status = Status.TIMEOUT if "TIMEOUT" in text or "TIME LIMIT" in text else Status.FAILED
         reason = state or "no state: the scheduler no longer knows the job"
         message = f"{self.label} job {job_id} ended without a row ({reason})"
         if tail:
