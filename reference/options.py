@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["Boolean", "Choice", "Constraint", "Integer", "NoneOr", "Option", "Real", "RunPath",
-           "Text", "constrains_run_path", "describe_options"]
+__all__ = ["Boolean", "Choice", "Constraint", "DeclaredOptions", "Integer", "NoneOr", "Option",
+           "Real", "RunPath", "Text", "constrains_run_path", "describe_options"]
 
 
 class Constraint:
@@ -200,3 +201,34 @@ def describe_options(options: dict[str, Option]) -> list[tuple[str, str, str, st
     """(name, default, valid values, help) per option, for ``dsm-bench list --solver``."""
     return [(name, repr(opt.default), opt.constraint.describe(), opt.help)
             for name, opt in options.items()]
+
+
+class DeclaredOptions:
+    """A class whose options are declared once, in ``option_specs``: ``defaults`` derive
+    from them, and an instance merges and checks what it is given (``_merged_options``,
+    ``_check_options``), raising the subclass's error with the message that names the valid
+    values."""
+
+    name: ClassVar[str]
+    option_specs: ClassVar[dict[str, Option]] = {}
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "option_specs" in cls.__dict__:
+            cls.defaults = {key: spec.default for key, spec in cls.option_specs.items()}
+
+    def _merged_options(self, given: dict[str, Any], error: type[Exception],
+                        unknown: Callable[[list[str]], str]) -> dict[str, Any]:
+        """The defaults updated by ``given``; ``error(unknown(names))`` for undeclared ones."""
+        extra = sorted(set(given) - set(self.defaults))
+        if extra:
+            raise error(unknown(extra))
+        return {**self.defaults, **given}
+
+    def _check_options(self, values: dict[str, Any], error: type[Exception]) -> None:
+        """Each declared option's value against its constraint."""
+        for key, spec in self.option_specs.items():
+            fault = spec.check(self.name, key, values[key])
+            if fault is not None:
+                raise error(fault)

@@ -46,7 +46,7 @@ import pandas as pd
 from dsm_bench.schema import SolverFacts
 from reference.problems import Problem
 from solvers.budget import Budget
-from solvers.options import Option
+from solvers.options import DeclaredOptions
 
 __all__ = ["Budget", "Cost", "DensitySolution", "Monitor", "SamplerSolution", "Solution",
            "SolutionContractError", "Solver", "SolverConfigError", "UnsupportedProblem",
@@ -197,7 +197,7 @@ class DensitySolution(Solution):
 SOLUTION_KINDS = (SamplerSolution, DensitySolution)
 
 
-class Solver(ABC):
+class Solver(DeclaredOptions, ABC):
     """A method. Construct with options (validated at once), then ``run(problem, budget)``.
 
     Every fact about a solver is declared here, on its class, once; the harness, the
@@ -230,26 +230,12 @@ class Solver(ABC):
     deterministic: ClassVar[bool] = False
     trained: ClassVar[bool] = False
     tolerance: ClassVar[float] = 0.25
-    option_specs: ClassVar[dict[str, Option]] = {}
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "option_specs" in cls.__dict__:
-            cls.defaults = {key: spec.default for key, spec in cls.option_specs.items()}
-
     def __init__(self, **options: Any):
-        unknown = set(options) - set(self.defaults)
-        if unknown:
-            raise SolverConfigError(
-                f"{self.name}: unknown option(s) {', '.join(sorted(unknown))}; "
-                f"valid options: {', '.join(sorted(self.defaults))}"
-            )
-        self.options = {**self.defaults, **options}
-        for key, spec in self.option_specs.items():
-            problem = spec.check(self.name, key, self.options[key])
-            if problem is not None:
-                raise SolverConfigError(problem)
+        self.options = self._merged_options(
+            options, SolverConfigError,
+            lambda extra: f"{self.name}: unknown option(s) {', '.join(extra)}; "
+                          f"valid options: {', '.join(sorted(self.defaults))}")
+        self._check_options(self.options, SolverConfigError)
         self.validate()
 
     @classmethod

@@ -6,6 +6,7 @@ from reference.options import (  # noqa: F401
     Boolean,
     Choice,
     Constraint,
+    DeclaredOptions,
     Integer,
     NoneOr,
     Option,

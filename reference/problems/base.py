@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from reference.arrays import array_namespace
-from reference.options import Integer, Option, Real
+from reference.options import DeclaredOptions, Integer, Option, Real
 
 __all__ = ["Problem", "ProblemConfigError", "standard_options"]
 
@@ -58,7 +58,7 @@ def standard_options(*, d: int = 1, hbar: float, m: float = 1.0, T: float = 1.0,
     }
 
 
-class Problem(ABC):
+class Problem(DeclaredOptions, ABC):
     """A time-dependent Schrodinger problem; see the module docstring for the contract."""
 
     name: ClassVar[str]
@@ -73,30 +73,17 @@ class Problem(ABC):
     box: ClassVar[tuple[float, float]]
     # default grid points per axis for d = 1, 2, 3, ... (0 or absent: no default grid)
     grid_points: ClassVar[tuple[int, ...]] = ()
-    option_specs: ClassVar[dict[str, Option]] = {}
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "option_specs" in cls.__dict__:
-            cls.defaults = {key: spec.default for key, spec in cls.option_specs.items()}
-
     def __init__(self, **options: Any):
-        unknown = set(options) - set(self.defaults)
-        if unknown:
-            raise ProblemConfigError(
-                f"{self.name}: cannot override {', '.join(sorted(unknown))}; "
-                f"overridable parameters: {', '.join(self.defaults)}")
-        values = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+        values = self._merged_options(
+            {k: v for k, v in options.items() if v is not None}, ProblemConfigError,
+            lambda extra: f"{self.name}: cannot override {', '.join(extra)}; "
+                          f"overridable parameters: {', '.join(self.defaults)}")
         lo, hi = self.d_range
         d = values.get("d")
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not lo <= d <= hi:
             allowed = f"d = {lo}" if lo == hi else f"{lo} <= d <= {hi}"
             raise ProblemConfigError(f"{self.name}: d={d!r} is outside the allowed range ({allowed})")
-        for key, spec in self.option_specs.items():
-            fault = spec.check(self.name, key, values[key])
-            if fault is not None:
-                raise ProblemConfigError(fault)
+        self._check_options(values, ProblemConfigError)
         # a real option given as an integer is stored as a float, so that the recorded config
         # does not depend on how the value was typed
         self.options = {k: float(v) if isinstance(self.defaults[k], float) and
