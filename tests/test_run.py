@@ -84,7 +84,7 @@ def test_faults_become_rows_and_the_sweep_goes_on(tmp_path):
     assert hung["wall_s"] >= 4
 
     infeasible = by_problem.loc["bosons"]
-    assert infeasible["status"] == "infeasible" and "no exact solution" in infeasible["message"]
+    assert infeasible["status"] == "infeasible" and "declares no reference with one" in infeasible["message"]
     assert infeasible["d"] == 2
 
     # the run after the faults still ran, in its own process, and is right: the oracle

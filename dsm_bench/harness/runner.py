@@ -36,26 +36,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import os
 import signal
 import sys
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dsm_bench.harness.confined import UnsafePath
 from dsm_bench.harness.confined import problems as unsafe_paths
-from dsm_bench.harness.executor import Executor, LocalProcessExecutor, RunInterrupted, Task
+from dsm_bench.harness.executor import Executor, LocalProcessExecutor
 from dsm_bench.harness.executors import EXECUTORS
 from dsm_bench.harness.settings import UsageError
 from dsm_bench.harness.store import (
-    PARQUET,
     ResultsDirBusy,
     ResultsError,
     ResultsStore,
@@ -64,75 +59,11 @@ from dsm_bench.harness.store import (
     results_frame,
 )
 from dsm_bench.harness.suites import Suite, SuiteError, SuiteRun, load_suite, parse_selection
+from dsm_bench.harness.sweep import Sweep, SweepSummary
 from dsm_bench.schema import Status, flatten_config
 
 __all__ = ["ResultsStore", "SweepSummary", "collect", "configure_parser", "main", "pending_runs",
            "read_results", "results_frame", "run_suite"]
-
-# ---------------------------------------------------------------------------- the sweep
-
-
-@dataclass
-class SweepSummary:
-    suite: str
-    out: Path
-    total: int = 0
-    skipped: int = 0
-    stale: list[str] = field(default_factory=list)
-    statuses: Counter = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
-    # set when writing to the results directory failed (disk full, I/O error): no run was
-    # started after it; the line says how many runs have a row and how many do not
-    io_error: str = ""
-    # the signal (SIGINT, SIGTERM) that stopped the sweep, and the line that says so
-    signal: int = 0
-    interrupted: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return (self.statuses[Status.FAILED] == 0 and self.statuses[Status.TIMEOUT] == 0
-                and not self.io_error and not self.signal)
-
-    @property
-    def exit_status(self) -> int:
-        """0 all ok or infeasible, 1 some failed, 128 + the signal that stopped the sweep."""
-        return 128 + self.signal if self.signal else (0 if self.ok else 1)
-
-    def __str__(self) -> str:
-        done = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "nothing run"
-        lines = [f"suite {self.suite}: {self.total} runs, {self.skipped} already done "
-                 f"(skipped), {done}; results in {self.out}"]
-        lines += [f"  re-run, defaults changed since its row: {s}" for s in self.stale]
-        lines += [f"  {f}" for f in self.failures]
-        if self.io_error:
-            lines.append(self.io_error)
-        if self.interrupted:
-            lines.append(self.interrupted)
-        return "\n".join(lines)
-
-
-def _io_error_text(exc: OSError, out: Path, finished: int, not_started: int) -> str:
-    """The summary line of a sweep stopped by an I/O error: what is safe, what to do."""
-    counts = f"{finished} finished, {not_started} not started"
-    if isinstance(exc, UnsafePath):
-        return f"{exc}: {counts}; run the same command once it is removed"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"disk full in {out}: {counts}; free space and run the same command"
-    return (f"I/O error in {out} ({exc.strerror or exc}): {counts}; fix it and run the same "
-            "command")
-
-
-def _disk_full(row: dict[str, Any]) -> OSError | None:
-    """The ENOSPC / EDQUOT behind a run that failed only because its output could not be
-    written (it says nothing about the run: it is not recorded, and re-runs on resume)."""
-    if row.get("status") != Status.FAILED:
-        return None
-    message = str(row.get("message") or "")
-    for code in (errno.ENOSPC, errno.EDQUOT):
-        if f"[Errno {code}]" in message or os.strerror(code) in message:
-            return OSError(code, os.strerror(code))
-    return None
-
 
 def _stale(row: dict[str, Any], spec: Any) -> str:
     """'' when ``row`` is what ``spec`` runs today, else the settings that differ. Rows written
@@ -227,9 +158,6 @@ def _signals_call(handler: Callable[[int], None]) -> Iterator[None]:
 
 def _run_locked(suite: Suite, out: Path, executor: Executor, retry_failed: bool, verbose: bool,
                 jobs: int, progress: bool, received: list[int]) -> SweepSummary:
-    from dsm_bench.harness.single_run import failed_row, infeasible_reason, run_path_errors
-
-    executor_name = executor.name
     store = ResultsStore(out)
     executor.start()  # an unreachable cluster fails here, before anything is written
     for row in executor.collect(store):  # rows of jobs an earlier driver left behind
@@ -239,116 +167,14 @@ def _run_locked(suite: Suite, out: Path, executor: Executor, retry_failed: bool,
         for note in store.repair_tables()[1]:  # a table file a report found broken, say
             print(f"note: {note}", file=sys.stderr)
     todo, skipped, stale = pending_runs(suite, store, retry_failed)
-    summary = SweepSummary(suite=suite.name, out=store.dir, total=len(suite.runs),
-                           skipped=skipped, stale=stale)
-    stopped = threading.Event()  # an I/O error: start nothing more, let runs in flight end
-    io_errors: list[OSError] = []
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(todo), desc=f"suite {suite.name}", unit="run", disable=not progress,
-               dynamic_ncols=True)
-
-    def io_failure(exc: OSError) -> None:
-        io_errors.append(exc)
-        stopped.set()
-
-    def record(run: SuiteRun, row: dict[str, Any]) -> None:
-        full = _disk_full(row)
-        if full is not None:
-            io_failure(full)
-            return
-        row["suite"] = suite.name
-        if not row.get("executor"):
-            row["executor"] = executor_name
-        try:
-            store.append_journal(row)
-        except OSError as exc:  # the row is not durable: the run re-runs on resume
-            io_failure(exc)
-            return
-        status = row.get("status", Status.FAILED)
-        summary.statuses[status] += 1
-        if status in (Status.FAILED, Status.TIMEOUT):
-            summary.failures.append(f"{status}: {run.label}: {str(row.get('message'))[:300]}")
-        bar.update(1)
-        bar.set_postfix_str(", ".join(f"{s} {n}" for s, n in sorted(summary.statuses.items())))
-        if not stopped.is_set():
-            try:
-                store.write_tables()
-            except OSError as exc:  # the row is safe in the journal; the tables catch up later
-                io_failure(exc)
-
-    def prepare(item: tuple[SuiteRun, Any]) -> Task | None:
-        """The run's task, or None when it cannot run here (its row is then recorded)."""
-        run, spec = item
-        if run.unavailable:
-            # a solver whose optional dependencies are missing (e.g. tvmc without its extra)
-            record(run, failed_row(spec, Status.INFEASIBLE, run.unavailable))
-            return None
-        try:
-            reason = infeasible_reason(spec)
-            escapes = run_path_errors(spec, store.dir)
-        except Exception as exc:  # noqa: BLE001 - a run that cannot even be set up
-            record(run, failed_row(spec, Status.FAILED, f"{type(exc).__name__}: {exc}"))
-            return None
-        if escapes:
-            record(run, failed_row(spec, Status.FAILED, "; ".join(escapes)))
-            return None
-        if reason is not None:
-            record(run, failed_row(spec, Status.INFEASIBLE, reason))
-            return None
-        return Task(run=run, results_dir=store.dir.absolute(), verbose=verbose)
-
-    def execute(item: tuple[SuiteRun, Any]) -> None:
-        if stopped.is_set() or executor.stopping.is_set():
-            return
-        bar.set_description_str(f"{suite.name}: {item[0].label}")
-        try:
-            task = prepare(item)
-            if task is not None:
-                record(task.run, executor.execute(task))
-        except RunInterrupted:  # stopped by a signal: no row, the same command runs it
-            pass
-        except OSError as exc:  # the executor could not write the run's log or folders
-            io_failure(exc)
-
+    sweep = Sweep(suite, store, executor, verbose, progress, len(todo))
+    sweep.summary.skipped, sweep.summary.stale = skipped, stale
     try:
-        if executor.batches:
-            tasks = [t for t in map(prepare, todo)
-                     if t is not None and not stopped.is_set() and not executor.stopping.is_set()]
-            try:
-                # jobs already submitted run on; their rows are collected by the same command
-                executor.execute_all(tasks, record, store)
-            except OSError as exc:
-                io_failure(exc)
-        else:
-            parallel = min(max(jobs, getattr(executor, "slots", 1)), max(len(todo), 1))
-            if parallel <= 1:
-                for item in todo:
-                    execute(item)
-            else:
-                with ThreadPoolExecutor(max_workers=parallel) as pool:
-                    for future in [pool.submit(execute, item) for item in todo]:
-                        future.result()
+        sweep.dispatch(todo, jobs)
     finally:
-        bar.close()
+        sweep.bar.close()
         executor.close()
-    if not io_errors and not (store.dir / PARQUET).exists():
-        try:
-            store.write_tables()  # an empty, correctly shaped table
-        except OSError as exc:
-            io_failure(exc)
-    if io_errors or received:
-        done = store.latest()
-        finished = sum(run.to_spec().config_hash() in done for run in suite.runs)
-        counts = (finished, len(suite.runs) - finished)
-        if io_errors:
-            summary.io_error = _io_error_text(io_errors[0], store.dir, *counts)
-        if received:
-            summary.signal = received[0]
-            summary.interrupted = ("interrupted: {} finished, {} not started; run the same "
-                                   "command to resume".format(*counts))
-    return summary
+    return sweep.finish(received)
 
 
 def collect(store: ResultsStore, executor: Any, suite_name: str) -> int:
