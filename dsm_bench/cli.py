@@ -41,8 +41,9 @@ from solvers import (
 )
 from solvers.options import describe_options
 
-# delegated subcommands that take --plugin (report reads tables, which carry the facts)
-PLUGIN_COMMANDS = ("run", "check")
+# delegated subcommands that take --plugin (the report reads facts from the table; a plugin
+# loaded there also names its variants through its own label hook)
+PLUGIN_COMMANDS = ("run", "check", "report")
 
 # subcommands implemented by the harness and the reports (module: configure_parser + main)
 DELEGATED = {

@@ -186,3 +186,17 @@ def test_run_into_a_directory_with_a_foreign_journal(tmp_path, capsys):
     refused(capsys, ["run", "--suite", str(write_suite(tmp_path, ONE)), "--out",
                      str(tmp_path / "out"), "--no-report"], "no readable row")
     assert (tmp_path / "out" / "results.jsonl").read_text() == "these are my notes\n"
+
+
+# ------------------------------------------------------------ what the estimates know cannot run
+
+def test_a_time_grid_too_large_to_hold_is_refused(capsys):
+    """10^13 steps: the time grid alone would need 80 TB (every solver builds it)."""
+    refused(capsys, ["solve", "dsm", "harmonic_1d", "--set", "n_steps=10000000000000"],
+            "n_steps=10000000000000", "[1, 1e+07]")
+
+
+def test_a_horizon_that_overflows_dsm_weighting_is_refused(capsys):
+    """T = 1e308: the authors' weight exp(2 (T - t)) overflows float32 beyond T = 44."""
+    refused(capsys, ["solve", "dsm", "harmonic_1d", "--set", "T=1e308"],
+            "overflows float32", "time_weighting='uniform'")

@@ -92,7 +92,7 @@ def _suite(tmp_path: Path, plugin: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", list(BROKEN))
-@pytest.mark.parametrize("command", ["list", "solve", "run", "check"])
+@pytest.mark.parametrize("command", ["list", "solve", "run", "check", "report"])
 def test_a_broken_problem_plugin_exits_2_naming_it_on_every_command(tmp_path, fault, command):
     source, expected = BROKEN[fault]
     plugin = write(tmp_path, source)
@@ -103,6 +103,7 @@ def test_a_broken_problem_plugin_exits_2_naming_it_on_every_command(tmp_path, fa
         # the suite's plugins = [...] above, --plugin here: both routes in
         "check": ["check", "--plugin", str(plugin), "--suite", str(_suite(tmp_path, plugin)),
                   "--baseline", str(tmp_path / "baseline.csv"), "--out", str(tmp_path / "out")],
+        "report": ["report", str(tmp_path), "--plugin", str(plugin)],
     }[command]
     out = cli(*args)
     assert out.returncode == 2, out.stdout + out.stderr

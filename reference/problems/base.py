@@ -45,6 +45,9 @@ class ProblemConfigError(ValueError):
     """A problem option is unknown or has an invalid value (the message names the valid ones)."""
 
 
+MAX_STEPS = 10**7
+
+
 def standard_options(*, d: int = 1, hbar: float, m: float = 1.0, T: float = 1.0,
                      n_steps: int = 1000) -> dict[str, Option]:
     """The options every problem has, with this problem's defaults. The range of ``d`` is
@@ -54,7 +57,10 @@ def standard_options(*, d: int = 1, hbar: float, m: float = 1.0, T: float = 1.0,
         "hbar": Option(hbar, Real(0, closed="neither"), "reduced Planck constant"),
         "m": Option(m, Real(0, closed="neither"), "mass"),
         "T": Option(T, Real(0, closed="neither"), "final time"),
-        "n_steps": Option(n_steps, Integer(1), "time steps: the time grid has n_steps + 1 points"),
+        # every solver holds the time grid (n_steps + 1 floats) in memory, and the samplers
+        # step through it: 10^7 steps is 80 MB and already weeks of sampling at d = 1
+        "n_steps": Option(n_steps, Integer(1, MAX_STEPS),
+                          "time steps: the time grid has n_steps + 1 points"),
     }
 
 

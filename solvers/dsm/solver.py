@@ -100,6 +100,17 @@ class DSMSolver(Solver):
             raise SolverConfigError("dsm: device='cuda' but CUDA is not available; "
                                     "valid values here: auto, cpu")
 
+    def supports(self, problem: Problem) -> str | None:
+        # the authors' weight exp(2 (T - t)) - 1 of the u residual overflows the dtype at
+        # t = 0 beyond this horizon: every loss would be inf
+        if self.options["time_weighting"] == "authors":
+            horizon = math.log(torch.finfo(DTYPES[self.options["dtype"]]).max) / 2
+            if problem.T > horizon:
+                return (f"the authors' time weighting exp(2 (T - t)) overflows "
+                        f"{self.options['dtype']} for T > {horizon:.0f} (T = {problem.T:g}); "
+                        "use time_weighting='uniform'")
+        return None
+
     def device(self) -> torch.device:
         if self.options["device"] == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
