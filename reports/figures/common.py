@@ -22,7 +22,7 @@ from reports.tables import latex_escape
 plt = style.plt
 
 __all__ = ["FigureRecord", "FigureWriter", "LENGTH_UNIT", "TIME_UNIT", "artifacts_by_line",
-           "dedupe_legend", "dimension_axis", "excess_points", "figure_legend", "floor_band",
+           "dimension_axis", "excess_points", "figure_legend", "floor_band",
            "floor_words", "gap_rows",
            "headroom", "line_keys", "mark_gaps", "multi_d_problems", "published_points",
            "select_dims", "series", "variant_index"]
@@ -189,14 +189,6 @@ def figure_legend(fig, axes, any_gap: bool = False, ncol: int = 3, title: str | 
         if columns == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width:
             return
         legend.remove()
-
-
-def dedupe_legend(ax) -> None:
-    """A legend inside one panel, each label once."""
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    if unique:
-        ax.legend(unique.values(), unique.keys(), loc="best", fontsize=6.5)
 
 
 def floor_band(ax, d: np.ndarray, y: np.ndarray, spread: np.ndarray, color: str,
