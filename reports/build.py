@@ -162,17 +162,7 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
     table, styles = results.table, results.styles
     by_name = {t.name: t for t in tables}
     doc = doc_.Document(f"dsm-bench report: suite “{results.suite}”")
-    counts = table["status"].value_counts()
-    floors = " and ".join(styles.label(s) for s in styles.floors)
-    doc.paragraph(
-        ", ".join(styles.label(s) for s in styles.order if not styles.is_floor(s))
-        + (f" against the sampling floor ({floors})" if floors else "")
-        + f" on {table['problem'].nunique()} problem(s): {len(table)} runs ("
-        + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")."
-        + (" Interactive figures: `interactive.html`." if interactive else "")
-        + " Every figure as PNG and PDF at page width (`figures/`) and column width "
-        "(`figures/column/`), each with a LaTeX snippet (`.tex`)."
-    )
+    doc.paragraph(_opening_text(results, interactive))
 
     doc.heading("Summary")
     if "summary" in by_name:
@@ -237,6 +227,20 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
         doc.heading("Notes", 3)
         doc.bullets(results.notes)
     return doc
+
+
+def _opening_text(results: Results, interactive: bool) -> str:
+    """The first paragraph: who is compared with the floor, on what, and where the rest is."""
+    table, styles = results.table, results.styles
+    counts = table["status"].value_counts()
+    floors = " and ".join(styles.label(s) for s in styles.floors)
+    return (", ".join(styles.label(s) for s in styles.order if not styles.is_floor(s))
+            + (f" against the sampling floor ({floors})" if floors else "")
+            + f" on {table['problem'].nunique()} problem(s): {len(table)} runs ("
+            + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")."
+            + (" Interactive figures: `interactive.html`." if interactive else "")
+            + " Every figure as PNG and PDF at page width (`figures/`) and column width "
+            "(`figures/column/`), each with a LaTeX snippet (`.tex`).")
 
 
 def _unique(values) -> list[str]:
