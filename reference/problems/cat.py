@@ -20,6 +20,7 @@ from reference import exact
 from reference.arrays import array_namespace
 from reference.options import Option, Real
 from reference.problems.base import Problem, standard_options
+from reference.problems.separable import product_reference
 from reference.separable import Line, ProductReference
 
 
@@ -98,7 +99,7 @@ class Cat(Problem):
 
     # ----------------------------------------------------------------- reference
     def reference(self) -> ProductReference:
-        return ProductReference(self.line(), self.d, self.one_body_potential)
+        return product_reference(self)
 
     def phi(self, x: np.ndarray, t) -> np.ndarray:
         """The 1-D solution phi(x, t) = N (psi_+ + psi_-), elementwise in x (t broadcast)."""

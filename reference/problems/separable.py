@@ -18,7 +18,7 @@ import numpy as np
 from reference.problems.gaussian_start import GaussianStart
 from reference.separable import Line, ProductReference, split_step_line
 
-__all__ = ["SeparableGaussianStart", "converged_line"]
+__all__ = ["SeparableGaussianStart", "converged_line", "product_reference"]
 
 # the largest change of the 1-D moments (relative to the scale of x) when dx and the time step
 # are halved that a reference may have; a grid or step that misses it is refused
@@ -62,7 +62,7 @@ class SeparableGaussianStart(GaussianStart):
         return True
 
     def reference(self) -> ProductReference:
-        return ProductReference(self.line(), self.d, self.potential_1d)
+        return product_reference(self)
 
     def line(self) -> Line:
         """The converged 1-D solution, computed once per configuration in a process."""
@@ -73,6 +73,20 @@ class SeparableGaussianStart(GaussianStart):
         """The 1-D start: (2 pi s0^2)^(-1/4) exp(-(x - mu0)^2 / (4 s0^2) + i k0 x)."""
         amplitude = (2 * np.pi * self.s0_sq) ** -0.25 * np.exp(-((x - self.mu0) ** 2) / (4 * self.s0_sq))
         return amplitude * np.exp(1j * self.k0 * x)
+
+
+def product_reference(problem) -> ProductReference:
+    """The product of the problem's ``line()`` in its d coordinates, built once per
+    configuration in a process: solvers ask for it per evaluation time and per batch of
+    initial samples. ``problem.one_body_potential`` is V1."""
+    return _cached_reference(type(problem), json.dumps(problem.config(), sort_keys=True,
+                                                       default=str))
+
+
+@functools.lru_cache(maxsize=2)  # each holds psi and its fields at every time: ~0.1-0.2 GB
+def _cached_reference(cls: type, config_json: str) -> ProductReference:
+    problem = cls.from_config(json.loads(config_json))
+    return ProductReference(problem.line(), problem.d, problem.one_body_potential)
 
 
 @functools.lru_cache(maxsize=8)
