@@ -118,6 +118,9 @@ class ResultsStore:
         self.dir = Path(directory)
         self.journal = self.dir / JOURNAL
         self._lock = threading.Lock()
+        # runs finishing on parallel threads each rebuild the tables: a rebuild reads the
+        # journal and writes under this lock, so the last one written holds every row
+        self._tables_lock = threading.Lock()
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row of the journal in order (a torn line is skipped)."""
@@ -157,10 +160,11 @@ class ResultsStore:
         return results_frame(list(self.latest().values()))
 
     def write_tables(self, frame: pd.DataFrame | None = None) -> None:
-        frame = self.table() if frame is None else frame
-        self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.dir / PARQUET, lambda p: frame.to_parquet(p, index=False))
-        atomic_write(self.dir / CSV, lambda p: frame.to_csv(p, index=False))
+        with self._tables_lock:
+            frame = self.table() if frame is None else frame
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.dir / PARQUET, lambda p: frame.to_parquet(p, index=False))
+            atomic_write(self.dir / CSV, lambda p: frame.to_csv(p, index=False))
 
     def repair_tables(self) -> tuple[pd.DataFrame, list[str]]:
         """(the table from the journal, notes): each table file that is missing, unreadable
