@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference.arrays import array_namespace
+from reference.arrays import array_namespace, like
 
 __all__ = ["Line", "ProductReference", "split_step_line"]
 
@@ -105,7 +105,10 @@ class ProductReference:
         x, dx = line.x, line.dx
         self._mean = (self._rho * x).sum(-1) * dx
         self._var = (self._rho * (x - self._mean[:, None]) ** 2).sum(-1) * dx
-        cdf = np.cumsum(self._rho, -1) * dx
+        # the trapezoid CDF at each node (a plain cumsum is the CDF half a cell to the right,
+        # which would shift every quantile and sample by dx / 2)
+        cdf = np.cumsum(0.5 * (self._rho[:, 1:] + self._rho[:, :-1]), -1)
+        cdf = np.concatenate([np.zeros((len(cdf), 1)), cdf], -1)
         self._cdf = cdf / cdf[:, -1:]
         kinetic = 0.5 * line.m * (self._u[0] ** 2 + self._v[0] ** 2)
         self._energy_1d = float(((kinetic + potential(x)) * self._rho[0]).sum() * dx)
@@ -140,10 +143,7 @@ class ProductReference:
             at = steps == i
             u[at] = np.interp(xn[at], self.line.x, self._u[i])
             v[at] = np.interp(xn[at], self.line.x, self._v[i])
-        if xp is np:
-            return u, v
-        return (xp.as_tensor(u, dtype=x.dtype, device=x.device),
-                xp.as_tensor(v, dtype=x.dtype, device=x.device))
+        return like(u, x), like(v, x)
 
     def sample_density(self, n: int, t: float, seed: int | np.random.Generator = 0) -> np.ndarray:
         """n samples of rho(., t), (n, d): independent coordinates by the inverse CDF."""
