@@ -31,6 +31,7 @@ BUILTIN: dict[str, str] = {
     "bosons": "reference.problems.bosons:Bosons",
     "anharmonic": "reference.problems.anharmonic:Anharmonic",
     "double_well": "reference.problems.double_well:DoubleWell",
+    "double_well_rotated": "reference.problems.double_well_rotated:DoubleWellRotated",
     "cat": "reference.problems.cat:Cat",
     "harmonic_active": "reference.problems.harmonic_active:HarmonicActive",
 }
