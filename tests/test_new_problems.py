@@ -184,3 +184,30 @@ def test_a_reference_line_that_is_not_converged_is_refused():
 
     with pytest.raises(ValueError, match="not converged on its grid"):
         Coarse().reference()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "d"), [("anharmonic", 1), ("double_well", 1), ("cat", 1),
+                                         ("double_well_rotated", 2)])
+def test_the_split_step_plugin_reaches_each_reference(name, d):
+    """The split-step example plugin (examples/splitstep, a solver the suite only knows as a
+    plugin) against each exact reference. Its space is spectral (its grid rule leaves
+    e^-18 of the density beyond the grid), so its error is Strang's, second order in the
+    step: the difference between the solves with s and 2s substeps bounds the finer one's
+    error (Richardson), plus the reference's own 1e-7 of the box (CONVERGENCE)."""
+    import sys
+    from pathlib import Path
+
+    from reference.problems.separable import CONVERGENCE
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "splitstep" / "src"))
+    from dsm_bench_splitstep import SplitStepSolver
+
+    problem = get_problem(name, d=d)
+    times = problem.times[::50]
+    solves = [SplitStepSolver(substeps=s).run(problem).moments(times) for s in (1, 2)]
+    lo, hi = problem.box
+    exact = problem.reference().moments(times)
+    for k in range(2):
+        tolerance = np.abs(solves[0][k] - solves[1][k]).max() + CONVERGENCE * (hi - lo)
+        assert np.abs(solves[1][k] - exact[k]).max() <= tolerance
