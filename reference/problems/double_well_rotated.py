@@ -44,8 +44,8 @@ class DoubleWellRotated(GaussianStart):
     box = DoubleWell.box
     grid_points = (0, 192, 96)
     option_specs = {
-        **{k: v for k, v in DoubleWell.option_specs.items() if k != "d"},
         "d": Option(2, Integer(2), "dimension (number of coordinates)"),
+        **{k: v for k, v in DoubleWell.option_specs.items() if k != "d"},
         "rotation_seed": Option(0, Integer(0), "seed of the Haar-random rotation Q"),
     }
 
