@@ -282,3 +282,31 @@ def test_a_study_resumes_after_a_kill_runs_on_dask_and_writes_a_suite_run_accept
     assert list(section.table["trials"]) == [3, 3]
     assert (section.table["cpu_hours"] > 0).all()
     assert all(p.is_file() for p in section.figures)
+
+
+def test_a_dead_trial_is_failed_and_a_pruned_one_pruned_in_the_study(tmp_path, capsys):
+    from dsm_bench.harness.executor import LocalProcessExecutor
+    from dsm_bench.harness.single_run import failed_row
+    from dsm_bench.schema import Status
+    from dsm_bench.tuning.driver import TuneSettings, _Driver
+
+    suite = parse_suite({"name": "s", "defaults": {"budget": {"max_seconds": 1.0}},
+                         "runs": [{"solvers": ["dsm"], "problems": ["harmonic_1d"]}]})
+    plans, _ = plan_studies(suite)
+    driver = _Driver(plans, suite, tmp_path, TuneSettings(trials=2, metric="var_err_pooled"),
+                     LocalProcessExecutor(), verbose=False)
+    driver.open()
+    plan, run = driver.next_run()
+    dead = failed_row(run.to_spec(), Status.FAILED, "run process killed by SIGKILL", wall_s=3.5)
+    driver.tell(plan, run.trial, dead)
+    plan, run = driver.next_run()
+    pruned = failed_row(run.to_spec(), Status.FAILED, "TrialPruned: ...", wall_s=2.0,
+                        stop_reason="pruned")
+    driver.tell(plan, run.trial, pruned)
+    assert driver.next_run() is None  # both trials asked: the study is full
+    first, second = load_study(tmp_path, plan.name).trials
+    assert first.state == optuna.trial.TrialState.FAIL
+    assert first.user_attrs["message"] == "run process killed by SIGKILL"
+    assert first.user_attrs["wall_s"] == 3.5 and first.user_attrs["status"] == "failed"
+    assert second.state == optuna.trial.TrialState.PRUNED and second.user_attrs["wall_s"] == 2.0
+    assert "trial 0: fail" in capsys.readouterr().out
