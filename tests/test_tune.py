@@ -305,6 +305,7 @@ def test_a_dead_trial_is_failed_and_a_pruned_one_pruned_in_the_study(tmp_path, c
     driver.tell(plan, run.trial, pruned)
     assert driver.next_run() is None  # both trials asked: the study is full
     first, second = load_study(tmp_path, plan.name).trials
+    assert first.params == plan.default_params() and first.user_attrs["default"]  # trial 0
     assert first.state == optuna.trial.TrialState.FAIL
     assert first.user_attrs["message"] == "run process killed by SIGKILL"
     assert first.user_attrs["wall_s"] == 3.5 and first.user_attrs["status"] == "failed"

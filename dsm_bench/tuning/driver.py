@@ -92,6 +92,9 @@ def open_study(out: Path, plan: StudyPlan, settings: TuneSettings) -> optuna.Stu
         study.set_user_attr("protocol", protocol)
         study.set_user_attr(PRUNER_ATTR, pruning)
         study.set_user_attr("solver", plan.solver)
+        default = plan.default_params()
+        if default is not None:  # trial 0 is the default: tuned is never worse on validation
+            study.enqueue_trial(default, user_attrs={"default": True})
     elif study.user_attrs["protocol"] != protocol:
         raise UsageError(f"{out} holds study {plan.name} run with {study.user_attrs['protocol']}"
                          f", not {protocol}; use the same settings or another --out")

@@ -22,6 +22,7 @@ from dsm_bench.harness.suites import Suite, SuiteRun, resolved_d
 from dsm_bench.tuning.seeds import evaluation_seed_errors, validation_seeds
 from dsm_bench.tuning.space import declared_spaces, suggest
 from dsm_bench.tuning.storage import study_name
+from reference.options import Choice
 
 __all__ = ["StudyPlan", "TrialRun", "plan_studies"]
 
@@ -62,6 +63,19 @@ class StudyPlan:
     @property
     def base(self) -> SuiteRun:
         return self.runs[0]
+
+    def default_params(self) -> dict[str, Any] | None:
+        """The tuned options as the suite sets them (or their defaults), None when one of
+        them lies outside its space (the default cannot be a trial then)."""
+        params = {name: self.base.solver_options.get(name, self.option_specs[name].default)
+                  for name in declared_spaces(self.option_specs)}
+        for name, space in declared_spaces(self.option_specs).items():
+            value = params[name]
+            inside = (value in space.values if isinstance(space, Choice)
+                      else space.low <= value <= space.high)
+            if not inside:
+                return None
+        return params
 
     def trial_run(self, trial: Any, prune_every: int) -> TrialRun:
         """Trial ``trial`` (an ``optuna.Trial``): the base run with drawn options, on the

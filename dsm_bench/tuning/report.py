@@ -87,6 +87,7 @@ def _figures(studies: dict[str, Any], importances: dict[str, dict[str, float]], 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import optuna
+    from matplotlib.ticker import MaxNLocator
 
     where.mkdir(parents=True, exist_ok=True)
     n = len(studies)
@@ -105,6 +106,7 @@ def _figures(studies: dict[str, Any], importances: dict[str, dict[str, float]], 
             best = pd.Series([v for _, v in complete]).cummin()
             ax.step([k for k, _ in complete], best, where="post", label="best so far")
         ax.set(title=name, xlabel="trial", ylabel="objective (validation seeds)", yscale="log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     fig.tight_layout()
     paths.append(where / "tuning_history.png")
