@@ -1,4 +1,4 @@
-"""The ``dsm-bench`` command line: list | solve | run | report | check.
+"""The ``dsm-bench`` command line: list | solve | run | report | check | tune.
 
 Bad input (an unknown name, an invalid value, a malformed ``--set``) exits with status 2 and a
 one-line message naming the valid choices, before any work is done or any file is written.
@@ -39,17 +39,19 @@ from solvers import (
     solver_names,
     unavailable_reason,
 )
-from solvers.options import describe_options
+from solvers.options import describe_options, describe_spaces
 
 # delegated subcommands that take --plugin (the report reads facts from the table; a plugin
 # loaded there also names its variants through its own label hook)
-PLUGIN_COMMANDS = ("run", "check", "report")
+PLUGIN_COMMANDS = ("run", "check", "report", "tune")
 
 # subcommands implemented by the harness and the reports (module: configure_parser + main)
 DELEGATED = {
     "run": ("dsm_bench.harness.runner", "run a suite: a sweep of solves into a results table"),
     "check": ("dsm_bench.harness.check", "compare a suite's metrics with a committed baseline"),
     "report": ("reports.build", "build tables, figures and an HTML report from a results table"),
+    "tune": ("dsm_bench.tuning.command", "tune a suite's solvers with Optuna: equal trials and "
+                                         "seconds for each (docs/tuning.md)"),
 }
 
 
@@ -121,6 +123,10 @@ def _describe_solver(name: str) -> int:
           f"{cls.tolerance:g} relative")
     print("options (--set KEY=VALUE):")
     _print_options(describe_options(cls.option_specs))
+    spaces = describe_spaces(cls.option_specs)
+    print("search space (dsm-bench tune):" if spaces else "search space: none (not tuned)")
+    for key, default, space in spaces:
+        print(f"  {key:<{max(len(s[0]) for s in spaces)}}  {space} (default {default})")
     return 0
 
 

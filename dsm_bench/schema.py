@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["BOOL_COLUMNS", "COLUMNS", "COST", "COST_TABLE", "ESS_RELIABLE", "FLOAT_COLUMNS", "IDENTITY",
            "INT_COLUMNS", "METRICS", "METRIC_TABLE", "Metric", "PROBLEM_FACTS", "PROVENANCE",
-           "ProblemFacts", "SOLVER_FACTS",
+           "ProblemFacts", "SOLVER_FACTS", "TUNING",
            "STATUSES", "Status", "SolverFacts", "flatten_config", "gated_metrics", "metric", "metric_label"]
 
 
@@ -166,7 +166,11 @@ PROVENANCE = [
     "job_id",    # the scheduler's id for the run (Slurm job / Dask key), where there is one
 ]
 
-COLUMNS = IDENTITY + SOLVER_FACTS + PROBLEM_FACTS + METRICS + COST + PROVENANCE
+# a trial of ``dsm-bench tune`` (dsm_bench.tuning): its Optuna study and trial number; empty
+# on every other row
+TUNING = ["study", "trial"]
+
+COLUMNS = IDENTITY + SOLVER_FACTS + PROBLEM_FACTS + METRICS + COST + PROVENANCE + TUNING
 
 class Status(StrEnum):
     """A row's status, declared once: what every module compares and writes."""
@@ -181,7 +185,7 @@ STATUSES = tuple(status.value for status in Status)
 
 # column types on disk (everything else is text); integers are nullable because failed and
 # infeasible rows leave most columns empty
-INT_COLUMNS = ["d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times", "threads",
+INT_COLUMNS = ["d", "seed", "n_samples", "n_trials", "eval_seed", "n_eval_times", "threads", "trial",
                *[m.name for m in COST_TABLE if m.unit == "count"]]
 FLOAT_COLUMNS = [*[c for m in METRIC_TABLE for c in (m.name, m.spread) if c],
                  *[m.name for m in COST_TABLE if m.unit != "count"], "wall_s",

@@ -12,6 +12,13 @@ A solver declares each option once, with its default, its constraint and one lin
 
 ``Solver.__init__`` checks every value against its constraint; the command line's error
 messages and ``dsm-bench list --solver NAME`` are generated from the same declarations.
+
+An option may also declare the range ``dsm-bench tune`` searches (``space=``): a
+``LogUniform`` or ``Uniform`` interval, an ``IntRange`` or a ``Choice``; every value of the
+space must satisfy the option's constraint. Only options with a space are tuned::
+
+    "lr": Option(1e-3, Real(0, closed="neither"), "Adam's learning rate",
+                 space=LogUniform(1e-4, 1e-2)),
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["Boolean", "Choice", "Constraint", "DeclaredOptions", "Integer", "NoneOr", "Option",
-           "Real", "RunPath", "Text", "constrains_run_path", "describe_options"]
+__all__ = ["Boolean", "Choice", "Constraint", "DeclaredOptions", "IntRange", "Integer",
+           "LogUniform", "NoneOr", "Option", "Real", "RunPath", "Space", "Text", "Uniform",
+           "constrains_run_path", "describe_options", "describe_spaces"]
 
 
 class Constraint:
@@ -183,12 +191,72 @@ class NoneOr(Constraint):
 
 
 @dataclass(frozen=True)
+class Uniform:
+    """A search space (``dsm-bench tune``): a real number drawn uniformly in [low, high]."""
+
+    low: float
+    high: float
+    log = False
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError(f"{type(self).__name__}({self.low!r}, {self.high!r}): need "
+                             f"{'0 < ' if self.log else ''}low < high")
+
+    def ends(self) -> tuple[Any, ...]:
+        return (self.low, self.high)
+
+    def describe(self) -> str:
+        return f"{'log-' if self.log else ''}uniform in [{self.low:g}, {self.high:g}]"
+
+
+@dataclass(frozen=True)
+class LogUniform(Uniform):
+    """A real number whose logarithm is uniform in [log low, log high] (a learning rate)."""
+
+    log = True
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An integer in [low, high], log-spaced when ``log`` (a width)."""
+
+    low: int
+    high: int
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not (_is_int(self.low) and _is_int(self.high) and self.low < self.high):
+            raise ValueError(f"IntRange({self.low!r}, {self.high!r}): need integers low < high")
+
+    def ends(self) -> tuple[Any, ...]:
+        return (self.low, self.high)
+
+    def describe(self) -> str:
+        return f"{'log-spaced ' if self.log else ''}integer in [{self.low}, {self.high}]"
+
+
+Space = Uniform | IntRange | Choice
+
+
+@dataclass(frozen=True)
 class Option:
-    """A solver option: its default, its constraint and what it means."""
+    """A solver option: its default, its constraint, what it means and, where it is tuned,
+    the space ``dsm-bench tune`` searches (every value of it valid under the constraint)."""
 
     default: Any
     constraint: Constraint
     help: str = ""
+    space: Space | None = None
+
+    def __post_init__(self) -> None:
+        if self.space is None:
+            return
+        values = self.space.values if isinstance(self.space, Choice) else self.space.ends()
+        bad = [v for v in values if not self.constraint.accepts(v)]
+        if bad:
+            raise ValueError(f"search space {self.space.describe()} holds {bad[0]!r}, which "
+                             f"is not {self.constraint.describe()}")
 
     def check(self, solver: str, name: str, value: Any) -> str | None:
         """None when ``value`` is valid, else the message that names the valid values."""
@@ -201,6 +269,12 @@ def describe_options(options: dict[str, Option]) -> list[tuple[str, str, str, st
     """(name, default, valid values, help) per option, for ``dsm-bench list --solver``."""
     return [(name, repr(opt.default), opt.constraint.describe(), opt.help)
             for name, opt in options.items()]
+
+
+def describe_spaces(options: dict[str, Option]) -> list[tuple[str, str, str]]:
+    """(name, default, search space) per tuned option, for ``dsm-bench list --solver``."""
+    return [(name, repr(opt.default), opt.space.describe())
+            for name, opt in options.items() if opt.space is not None]
 
 
 class DeclaredOptions:

@@ -8,12 +8,17 @@ from reference.options import (  # noqa: F401
     Constraint,
     DeclaredOptions,
     Integer,
+    IntRange,
+    LogUniform,
     NoneOr,
     Option,
     Real,
     RunPath,
+    Space,
     Text,
+    Uniform,
     __all__,  # noqa: F401
     constrains_run_path,
     describe_options,
+    describe_spaces,
 )

@@ -127,6 +127,15 @@ def run_suite(
     again on resume), every run that finished is journaled, and the summary's ``signal`` and
     ``interrupted`` line say so (exit status 128 + the signal)."""
     executor = executor or LocalProcessExecutor()
+    with driver_lock(out), signals_stop(executor) as received:
+        return _run_locked(suite, Path(out), executor, retry_failed, verbose, jobs, progress,
+                           received)
+
+
+@contextlib.contextmanager
+def signals_stop(executor: Executor) -> Iterator[list[int]]:
+    """While the block runs, the first SIGINT or SIGTERM stops ``executor`` (its runs in
+    flight get no row); yields the list that signal's number is appended to."""
     received: list[int] = []
 
     def on_signal(signum: int) -> None:
@@ -135,9 +144,8 @@ def run_suite(
             # not in the handler: it may have interrupted the executor holding its own lock
             threading.Thread(target=executor.stop, daemon=True).start()
 
-    with driver_lock(out), _signals_call(on_signal):
-        return _run_locked(suite, Path(out), executor, retry_failed, verbose, jobs, progress,
-                           received)
+    with _signals_call(on_signal):
+        yield received
 
 
 @contextlib.contextmanager

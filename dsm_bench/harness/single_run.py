@@ -50,6 +50,9 @@ class RunSpec:
     evaluation: dict[str, Any] = field(default_factory=dict)
     suite: str = ""
     plugins: list[str] = field(default_factory=list)  # plugin files or modules to load first
+    # a trial of ``dsm-bench tune``: its Optuna study and trial number (dsm_bench.tuning)
+    study: str = ""
+    trial: int | None = None
 
     def __post_init__(self) -> None:
         for plugin in self.plugins:
@@ -67,6 +70,9 @@ class RunSpec:
         out = asdict(self)
         out.pop("suite")
         out.pop("plugins")  # where a solver's code lives does not change what the run is
+        if not self.study:  # a trial is its own run, whatever its options; others hash as before
+            out.pop("study")
+            out.pop("trial")
         return out
 
     def config_hash(self) -> str:
@@ -146,6 +152,8 @@ def _empty_row(spec: RunSpec, source: dict[str, Any] | None = None) -> dict[str,
         d=spec.d,
         seed=spec.seed,
         config_hash=spec.config_hash(),
+        study=spec.study or None,
+        trial=spec.trial,
         config=json.dumps(spec.config(), sort_keys=True, default=str),
         resolved_config=resolved_config_or_none(spec),
         message="",
@@ -202,6 +210,10 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
         reference, reference_kind = None, "self"
     monitor = (_training_monitor(problem, reference, reference_kind) if budget.monitor_every
                else None)
+    if monitor is not None and spec.study:
+        from dsm_bench.tuning.pruning import pruning_monitor  # reports to the trial, may prune
+
+        monitor = pruning_monitor(spec.study, spec.trial, monitor)
     solution = solver.run(problem, budget, monitor, progress)  # supports() checked, fit timed
     ev = spec.evaluation
     evaluation = evaluate(

@@ -25,7 +25,7 @@ from solvers.dsm.equations import initial_condition_loss, loss_terms, rademacher
 from solvers.dsm.networks import DTYPES, DSMNetworks, build_networks
 from solvers.dsm.points import training_points
 from solvers.dsm.solution import DSMSolution
-from solvers.options import Boolean, Choice, Integer, Option, Real, RunPath
+from solvers.options import Boolean, Choice, Integer, IntRange, LogUniform, Option, Real, RunPath
 from solvers.training import TrainingLoop
 
 __all__ = ["CPU_CHUNK_POINTS", "DSMSolver"]
@@ -51,15 +51,20 @@ class DSMSolver(Solver):
     # float reorderings between machines grow over the iterations: 10 % on top of sampling
     tolerance = 0.10
     option_specs: ClassVar[dict[str, Option]] = {
-        "width": Option(400, Integer(1), "hidden units per layer of each network"),
-        "depth": Option(2, Integer(1), "hidden layers of each network"),
+        "width": Option(400, Integer(1), "hidden units per layer of each network",
+                        space=IntRange(16, 512, log=True)),
+        "depth": Option(2, Integer(1), "hidden layers of each network", space=IntRange(1, 4)),
         "activation": Option("tanh", Choice(*ACTIVATIONS),
-                             "hidden activation (smooth: the loss takes third derivatives)"),
+                             "hidden activation (smooth: the loss takes third derivatives)",
+                             space=Choice(*ACTIVATIONS)),
         "epochs": Option(1000, Integer(1),
                          "training iterations, one simulated batch each (unless max_iters)"),
-        "batch": Option(100, Integer(1), "B: paths simulated per epoch"),
-        "M": Option(150, Integer(1), "training times per path: P = B (M + 1) points an epoch"),
-        "lr": Option(1e-3, Real(0, closed="neither"), "Adam's learning rate (at the start)"),
+        "batch": Option(100, Integer(1), "B: paths simulated per epoch",
+                        space=IntRange(25, 400, log=True)),
+        "M": Option(150, Integer(1), "training times per path: P = B (M + 1) points an epoch",
+                    space=IntRange(20, 200, log=True)),
+        "lr": Option(1e-3, Real(0, closed="neither"), "Adam's learning rate (at the start)",
+                     space=LogUniform(1e-4, 1e-2)),
         "lr_schedule": Option("cosine", Choice("cosine", "constant"),
                               "cosine: lr down to lr * lr_decay over the budget; constant"),
         "lr_decay": Option(0.01, Real(0, 1, closed="right"),
@@ -81,7 +86,8 @@ class DSMSolver(Solver):
         "scheme": Option("interpolated", Choice("interpolated", "grid"),
                          "training times: a random-length step from M steps, or M grid times"),
         "grad_div": Option("exact", Choice("exact", "hutchinson"),
-                           "grad div u, grad div v: exact, or Hutchinson's random-probe trace"),
+                           "grad div u, grad div v: exact, or Hutchinson's random-probe trace",
+                           space=Choice("exact", "hutchinson")),
         "hutchinson_probes": Option(1, Integer(1), "k: probes per point for grad_div='hutchinson'"),
         "full_jacobian": Option(False, Boolean(),
                                 "plain autograd, one pass per component (the slow reference)"),

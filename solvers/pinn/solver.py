@@ -19,7 +19,7 @@ import pandas as pd
 
 from reference.problems import Problem
 from solvers.base import Budget, Cost, Monitor, Solver, SolverConfigError
-from solvers.options import Boolean, Choice, Constraint, Integer, Option, Real
+from solvers.options import Boolean, Choice, Constraint, Integer, IntRange, LogUniform, Option, Real
 from solvers.pinn.backend import import_deepxde
 from solvers.pinn.callback import loop_callback
 from solvers.pinn.laplacian import HVP_MODES, LAPLACIANS, resolve_laplacian
@@ -78,11 +78,13 @@ class PINNSolver(Solver):
     trained = True
     tolerance = 0.25  # unconverged at smoke budgets: errors move with the machine's speed
     option_specs = {
-        "width": Option(64, Integer(1), "hidden units per layer"),
-        "depth": Option(4, Integer(1), "hidden layers"),
-        "activation": Option("tanh", Choice(*ACTIVATIONS), "hidden activation"),
+        "width": Option(64, Integer(1), "hidden units per layer", space=IntRange(16, 256, log=True)),
+        "depth": Option(4, Integer(1), "hidden layers", space=IntRange(2, 6)),
+        "activation": Option("tanh", Choice(*ACTIVATIONS), "hidden activation",
+                             space=Choice("tanh", "sin", "swish")),
         "initializer": Option("glorot_normal", Choice(*INITIALIZERS), "weight initializer"),
-        "num_domain": Option(2000, Integer(1), "collocation points inside the space-time box"),
+        "num_domain": Option(2000, Integer(1), "collocation points inside the space-time box",
+                             space=IntRange(500, 8000, log=True)),
         "num_initial": Option(400, Integer(0), "points at t = 0 (soft initial condition only)"),
         "num_boundary": Option(200, Integer(0), "points on the walls"),
         "train_distribution": Option(
@@ -90,11 +92,13 @@ class PINNSolver(Solver):
             "how points are drawn; auto: Hammersley for d <= 3 without resampling, else pseudo"),
         "resample_every": Option(0, Integer(0), "redraw the domain points every N iterations "
                                                 "(0: never)"),
-        "iterations": Option(1000, Integer(0), "Adam iterations"),
-        "lr": Option(1e-3, POSITIVE, "Adam's learning rate"),
+        "iterations": Option(1000, Integer(0), "Adam iterations",
+                             space=IntRange(100, 10_000, log=True)),
+        "lr": Option(1e-3, POSITIVE, "Adam's learning rate", space=LogUniform(1e-4, 1e-2)),
         "lr_schedule": Option("constant", Choice(*LR_SCHEDULES),
                               "Adam's learning rate over its iterations; cosine: annealed to "
-                              f"{COSINE_FLOOR:g} lr at the last Adam iteration"),
+                              f"{COSINE_FLOOR:g} lr at the last Adam iteration",
+                              space=Choice(*LR_SCHEDULES)),
         "laplacian": Option("auto", Choice(*LAPLACIANS),
                             "auto: exact for d <= 10, else hutchinson; hutchinson: k Rademacher "
                             "probes; sdgd: k random coordinates scaled by d/k"),
