@@ -30,8 +30,10 @@ from dsm_bench.table import journal_rows  # noqa: E402
 from dsm_bench.tuning.plan import plan_studies  # noqa: E402
 from dsm_bench.tuning.pruning import PRUNER_ATTR, TrialPruned, pruning_monitor  # noqa: E402
 from dsm_bench.tuning.seeds import (  # noqa: E402
+    MONITOR_SEED,
     VALIDATION_BASE,
     evaluation_seed_errors,
+    is_validation_seed,
     validation_seeds,
 )
 from dsm_bench.tuning.storage import load_study  # noqa: E402
@@ -160,6 +162,8 @@ def test_validation_and_evaluation_seeds_never_coincide():
     assert evaluation_seed_errors([VALIDATION_BASE - 1], [0], [10]) == []
     assert evaluation_seed_errors([VALIDATION_BASE], [0])
     assert evaluation_seed_errors([0], [VALIDATION_BASE - 2], [3])  # its trials reach it
+    # the training monitor, which the pruner reads, samples a validation draw too
+    assert is_validation_seed(MONITOR_SEED)
 
 
 # ------------------------------------------------------------------ pruning

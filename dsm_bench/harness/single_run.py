@@ -23,6 +23,7 @@ from dsm_bench.harness.references import reference_for
 from dsm_bench.harness.settings import EVALUATION_OPTIONS
 from dsm_bench.metrics import evaluate
 from dsm_bench.schema import COLUMNS, COST, METRICS, ProblemFacts, Status
+from dsm_bench.tuning.seeds import MONITOR_SEED
 from reference.problems import Problem, get_problem, problem_class
 from solvers import get_solver, load_plugin, solver_class
 from solvers.base import peak_memory
@@ -282,7 +283,7 @@ def _training_monitor(problem: Problem, reference, reference_kind: str):
 
     def monitor(solution) -> dict[str, float]:
         ev = evaluate(problem, solution, reference=reference, reference_kind=reference_kind,
-                      n_samples=2_000, n_trials=1, seed=12345, n_eval_times=51,
+                      n_samples=2_000, n_trials=1, seed=MONITOR_SEED, n_eval_times=51,
                       n_drift_samples=200)
         return {k: float(ev.metrics[k]) for k in ("mean_err", "var_err") if k in ev.metrics}
 

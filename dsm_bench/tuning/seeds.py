@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["VALIDATION_BASE", "evaluation_seed_errors", "is_validation_seed", "validation_seeds"]
+__all__ = ["MONITOR_SEED", "VALIDATION_BASE", "evaluation_seed_errors", "is_validation_seed",
+           "validation_seeds"]
 
 VALIDATION_BASE = 1_000_000
+# the training monitor's sampling seed (learning curves, and the pruner's reports in a study):
+# in the validation range, so that a trial is never pruned on an evaluation draw
+MONITOR_SEED = 2 * VALIDATION_BASE - 1
 
 
 def validation_seeds(index: int = 0) -> tuple[int, int]:
