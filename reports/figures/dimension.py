@@ -263,7 +263,7 @@ def _floor_bands(ax, i: int, here: pd.DataFrame, metric: str,
 
 
 def _case_label(sub: pd.DataFrame, problem: str, d: float, metric: str) -> str:
-    label = problem if d == 1 else f"{problem} ({style.dimension_symbol(problem)}={int(d)})"
+    label = problem if d == 1 else f"{problem} ({style.dimension_symbol(problem)} = {int(d)})"
     here = sub[(sub["problem"] == problem) & (sub["d"] == d)]
     kind = f"{metric}_kind"
     if kind in here and (here[kind] == "absolute").any():
