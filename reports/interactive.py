@@ -154,7 +154,11 @@ const FIGURES = {data};
 const family = document.getElementById("family"), metric = document.getElementById("metric");
 // the plot fills what the first screen has left under the table (never under 360 px)
 const plot = document.getElementById("plot");
-plot.style.height = Math.max(360, innerHeight - plot.getBoundingClientRect().top - 16) + "px";
+function fit() {{
+  const top = plot.getBoundingClientRect().top + scrollY;
+  plot.style.height = Math.max(360, innerHeight - top - 24) + "px";
+}}
+window.addEventListener("load", () => {{ fit(); Plotly.Plots.resize(plot); }});
 for (const name of Object.keys(FIGURES)) family.add(new Option(name, name));
 function fillMetrics() {{
   const keep = metric.value; metric.innerHTML = "";
@@ -163,6 +167,7 @@ function fillMetrics() {{
   if ([...metric.options].some(o => o.value === keep)) metric.value = keep;
 }}
 function draw() {{
+  fit();
   const f = FIGURES[family.value], m = f.metrics[metric.value];
   Plotly.react("plot", m.traces, {{
     margin: {{t: 20, r: 20}}, hovermode: "closest",

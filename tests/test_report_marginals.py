@@ -26,11 +26,14 @@ def _loaded(tmp_path: Path, runs) -> tuple[Results, pd.DataFrame]:
 
 
 def test_the_gallery_shows_each_problems_reference_at_three_times(tmp_path):
-    """One panel per problem with a reference (anharmonic, cat), none for a problem without
-    one (bosons) or not installed; the curves are the reference's marginal at t = 0, T/2, T:
-    normalised, and at t = 0 the law the problem samples its start from."""
-    table = pd.DataFrame({"problem": ["anharmonic", "cat", "bosons", "not_installed"],
-                          "d": [1, 1, 2, 1], "_config": [{}, {}, {}, {}]})
+    """One panel per problem with a reference and a successful run (anharmonic, cat), none
+    for a problem without one (bosons), not installed, or without a successful run. The
+    curves are the reference's marginal at t = 0, T/2, T: normalised, and at t = 0 the law
+    the problem samples its start from."""
+    table = pd.DataFrame({"problem": ["anharmonic", "cat", "bosons", "not_installed",
+                                      "double_well"],
+                          "d": [1, 1, 2, 1, 1], "_config": [{}] * 5,
+                          "status": ["ok"] * 4 + ["failed"]})  # no ok run: not shown
     writer = FigureWriter(tmp_path)
     problem_gallery(Results(tmp_path, table, {}), pd.DataFrame(), writer)
     assert [(f.name, f.panels) for f in writer.figures] == [("gallery", 2)]

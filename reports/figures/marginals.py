@@ -96,11 +96,11 @@ def _draw_marginals(styles: style.SolverStyles, problem: str, panels: dict[str, 
 
 
 def problem_gallery(results: Results, agg: pd.DataFrame, writer: FigureWriter) -> None:
-    """The problems of the table as their references show them: the first coordinate's
-    marginal density at t = 0, T/2 and T, one panel per problem (at its smallest size run),
-    at most 3 panels per figure. A problem without a reference here is left out."""
+    """The problems with a successful run as their references show them: the first
+    coordinate's marginal density at t = 0, T/2 and T, one panel per problem (at its smallest
+    size run), at most 3 panels per figure. A problem without a reference here is left out."""
     title = "The problems at t = 0, T/2 and T"
-    cases = [case for case in map(_gallery_case, _problem_settings(results.table)) if case]
+    cases = [case for case in map(_gallery_case, _problem_settings(results.ok)) if case]
     if not cases:
         writer.skip(title, "no problem of the table has an exact reference here")
         return
