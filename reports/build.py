@@ -52,6 +52,8 @@ _SECTIONS = [
     ("moments", "Mean and variance over time"),
     ("drift_errors", "Learned velocities over time"),
     ("density", "Densities over space and time"),
+    ("marginals", "Marginal densities at t = 0, T/2 and T"),
+    ("gallery", "The problems at t = 0, T/2 and T"),
     ("training", "Time to accuracy during training"),
     ("bosons", "Interacting bosons"),
 ]
@@ -151,7 +153,8 @@ def _figure_block(record: figures_.FigureRecord, number: int, out_dir: Path,
 def _table_block(table: tables_.Table, group_header: bool = False) -> doc_.TableBlock:
     return doc_.TableBlock(table.title, table.caption, table.display,
                            [f"tables/{table.name}.csv", f"tables/{table.name}.tex"],
-                           table.group_header if group_header else None, table.name)
+                           table.group_header if group_header else None, table.name,
+                           table.display_html)
 
 
 def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],

@@ -15,6 +15,7 @@ make the report read whatever file it names.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -143,7 +144,7 @@ def load_results(results_dir: Path) -> Results:
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             notes.append(f"artifact {path} is unreadable ({exc}); its time series are not plotted")
     # the row's config holds the suite's overrides only; the artifact has every option
-    table["point_settings"] = _point_settings(table, artifacts)
+    table["point_label"] = _point_labels(table, artifacts)
     return Results(results_dir, table, artifacts, notes)
 
 
@@ -304,7 +305,10 @@ def _variant_labels(table: pd.DataFrame) -> list[str]:
         keys -= {f"solver_options.{k}" for k in _RESOLVED_ONLY}
         options = sorted(k for k in keys if k.startswith("solver_options."))
         others = sorted(k for k in keys if not k.startswith("solver_options."))
+        hook = _label_hook(str(solver)) if options else None
         if options:
+            options = _telling_keys(group, options, flat, _named_keys(hook, options, flat,
+                                                                      resolved, group.index))
             told_apart = all(
                 len({json.dumps([flat[i].get(k) for k in options], default=str)
                      for i in at_d.index})
@@ -313,7 +317,6 @@ def _variant_labels(table: pd.DataFrame) -> list[str]:
                 for _, at_d in group.groupby("d", dropna=False, sort=False))
             if told_apart:
                 others = []
-        hook = _label_hook(str(solver)) if options else None
         for i in group.index:
             parts = []
             if hook is not None:
@@ -324,32 +327,72 @@ def _variant_labels(table: pd.DataFrame) -> list[str]:
     return labels
 
 
-def _point_settings(table: pd.DataFrame, artifacts: dict[int, dict[str, Any]] | None = None
-                    ) -> list[tuple[tuple[str, str], ...]]:
-    """What one line's configuration is at each of its points, when it changes along the line.
+def _named_keys(hook, keys: list[str], flat: list[dict[str, Any]],
+                resolved: list[dict[str, Any]], rows) -> set[str]:
+    """The option keys the solver's ``variant_label`` names in its own words (its text for
+    the option differs from the readable default's) at some row."""
+    from solvers.base import Solver
+
+    named = set()
+    for key in keys:
+        name = key.removeprefix("solver_options.")
+        for i in rows:
+            option = {name: flat[i].get(key)}
+            if hook(option, resolved[i] or None) != Solver.variant_label(option, resolved[i]):
+                named.add(key)
+                break
+    return named
+
+
+def _telling_keys(group: pd.DataFrame, keys: list[str], flat: list[dict[str, Any]],
+                  named: set[str]) -> list[str]:
+    """The fewest of ``keys`` that tell the configurations at each d apart as all of them do,
+    preferring keys the solver names (``_named_keys``): a label shows what distinguishes the
+    variants, not every option that also differs. Configurations that differ only in a
+    dropped key never meet at one d, so they form one line (as a setting that changes only
+    with d does)."""
+    def kinds(at_d: pd.DataFrame, subset) -> int:
+        return len({json.dumps([flat[i].get(k) for k in subset], default=str)
+                    for i in at_d.index})
+
+    by_d = [at_d for _, at_d in group.groupby("d", dropna=False, sort=False)]
+    ordered = sorted(keys, key=lambda k: (k not in named, k))
+    for size in range(1, len(keys)):
+        for subset in itertools.combinations(ordered, size):
+            if all(kinds(at_d, subset) == kinds(at_d, keys) for at_d in by_d):
+                return sorted(subset)
+    return keys
+
+
+def _point_labels(table: pd.DataFrame, artifacts: dict[int, dict[str, Any]] | None = None
+                  ) -> list[str]:
+    """What one line's configuration is at each of its points, when it changes along the line,
+    in the solver's words.
 
     Keys that change only with d (so they do not split a line into variants; e.g. the suite's
     grad_div switch from exact to Hutchinson above d = 10, or a width raised at d = 100) are
-    given as (key, value) pairs for every row of the (problem, solver, variant) line; () when
-    the line has one configuration throughout. A solver option that a row's config does not
-    set is read from its artifact's full ``solver_config`` when there is one, else "default".
-    Pairs, not a "key=value, ..." string, so that a value containing ", " stays whole."""
+    named for every row of the (problem, solver, variant) line through the solver's
+    ``variant_label`` ("Hutchinson (1 probe)", not "grad_div=hutchinson"), with every option
+    as run as its context; keys that are not solver options read "key = value"; "" for a line
+    with one configuration throughout. A solver option that a row's config does not set is
+    read from its artifact's full ``solver_config``, else from the row's options as run."""
     artifacts = artifacts or {}
-
-    def value(i: int, key: str) -> str:
-        if key in flat[i]:
-            return short_value(flat[i][key])
-        option = key.removeprefix("solver_options.")
-        full = artifacts.get(i, {}).get("solver_config", {})
-        return short_value(full[option]) if option != key and option in full else "default"
-
-    flat = _flat_configs(table)
-    settings: list[tuple[tuple[str, str], ...]] = [()] * len(table)
-    for _, line in table.groupby(["problem", "solver", "variant"], sort=False):
+    flat, resolved = _flat_configs(table), _resolved_options(table)
+    labels = [""] * len(table)
+    for (_, solver, _), line in table.groupby(["problem", "solver", "variant"], sort=False):
         keys = sorted(_differing_keys([flat[i] for i in line.index]))
+        if not keys:
+            continue
+        hook = _label_hook(str(solver))
         for i in line.index:
-            settings[i] = tuple((key.rsplit(".", 1)[-1], value(i, key)) for key in keys)
-    return settings
+            every = {**artifacts.get(i, {}).get("solver_config", {}), **resolved[i]}
+            options = {k.removeprefix("solver_options."): flat[i].get(k, every.get(
+                k.removeprefix("solver_options."))) for k in keys if k.startswith("solver_options.")}
+            parts = [hook(options, every or None)] if options else []
+            parts += [f"{k.rsplit('.', 1)[-1]} = {short_value(flat[i].get(k))}" for k in keys
+                      if not k.startswith("solver_options.")]
+            labels[i] = ", ".join(p for p in parts if p)
+    return labels
 
 
 def short_value(value: Any) -> str:
@@ -397,7 +440,7 @@ def aggregate(table: pd.DataFrame, styles: SolverStyles | None = None) -> pd.Dat
     for (problem, d, solver, variant), group in table.groupby(keys, sort=False, dropna=False):
         ok = group[group["status"] == Status.OK]
         row: dict[str, Any] = {"problem": problem, "d": d, "solver": solver, "variant": variant,
-                               "point_settings": group["point_settings"].iloc[0]}
+                               "point_label": group["point_label"].iloc[0]}
         for metric in ERROR_METRICS:
             values = ok[metric]
             row[metric] = float(values.mean()) if values.notna().any() else math.nan

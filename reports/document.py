@@ -37,7 +37,8 @@ class TableBlock:
     frame: pd.DataFrame
     files: list[str] = field(default_factory=list)  # relative paths of the CSV / .tex
     group_header: list[tuple[str, int]] | None = None
-    css_class: str = ""  # HTML: "summary" keeps cells on one line each
+    css_class: str = ""  # HTML: "summary" lays its cells out in lines
+    html_cells: pd.DataFrame | None = None  # HTML fragments for the cells, where given
 
 
 @dataclass
@@ -115,11 +116,15 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max
        margin: 0.8em auto; padding: 0 1em; line-height: 1.4; color: #222; }
 h1 { font-size: 1.4em; margin: 0.2em 0 0.3em; }
 h1 + p { margin-top: 0; font-size: 0.9em; }
-table.summary { font-size: 0.78em; margin: 0.3em 0 0.5em; }
-table.summary td, table.summary th { white-space: pre; text-align: left; }
-figure.headline { margin: 0.4em 0 1.5em; } figure.headline img { max-height: 440px; }
+table.summary { font-size: 0.78em; margin: 0.2em 0 0.3em; line-height: 1.2; }
+table.summary td, table.summary th { white-space: nowrap; text-align: left;
+                                     padding: 0.15em 0.6em; vertical-align: top; }
+table.summary .c { font-size: 0.85em; color: #555; }
+table.summary .x + .c + .x { margin-top: 0.25em; }
+p.caption.summary { font-size: 0.8em; margin: 0.2em 0; }
+figure.headline { margin: 0.3em 0 1.5em; } figure.headline img { max-height: 400px; }
 h2 { font-size: 1.3em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
-h1 + p + h2 { margin-top: 0.6em; }
+h1 + p + h2 { margin-top: 0.4em; margin-bottom: 0.2em; }
 h3 { font-size: 1.1em; }
 table { border-collapse: collapse; font-size: 0.82em; margin: 0.6em 0 1.2em; }
 th, td { padding: 0.25em 0.6em; text-align: right; border-bottom: 1px solid #e3e3e3; }
@@ -149,9 +154,11 @@ def _html_table(block: TableBlock) -> str:
         f'<th class="{"text" if c in _TEXT_COLUMNS else "num"}">{html.escape(str(c))}</th>'
         for c in block.frame.columns) + "</tr>")
     parts.append("</thead><tbody>")
-    for row in block.frame.itertuples(index=False):
+    cells = block.html_cells if block.html_cells is not None else block.frame.map(
+        lambda v: html.escape(str(v)))
+    for row in cells.itertuples(index=False):
         parts.append("<tr>" + "".join(
-            f'<td class="{"text" if c in _TEXT_COLUMNS else "num"}">{html.escape(str(v))}</td>'
+            f'<td class="{"text" if c in _TEXT_COLUMNS else "num"}">{v}</td>'
             for c, v in zip(block.frame.columns, row, strict=True)) + "</tr>")
     parts.append("</tbody></table>")
     return "\n".join(parts)
@@ -170,7 +177,7 @@ def render_html(doc: Document, base: Path) -> str:
         elif isinstance(block, Bullets):
             out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block.items) + "</ul>")
         elif isinstance(block, TableBlock):
-            out.append(f'<p class="caption"><b>{html.escape(block.title)}.</b> '
+            out.append(f'<p class="caption {block.css_class}"><b>{html.escape(block.title)}.</b> '
                        f"{_inline(block.caption)}</p>")
             out.append(_html_table(block) if len(block.frame) else "<p><i>(no rows)</i></p>")
         elif isinstance(block, FigureBlock):

@@ -132,7 +132,9 @@ body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; ma
        color: #222; }}
 h1 {{ font-size: 1.3em; margin: 0 0 0.4em; }}
 table {{ border-collapse: collapse; font-size: 0.78em; margin: 0.3em 0 0.6em; }}
-th, td {{ padding: 0.2em 0.5em; border-bottom: 1px solid #e3e3e3; text-align: left; }}
+th, td {{ padding: 0.15em 0.5em; border-bottom: 1px solid #e3e3e3; text-align: left;
+         white-space: nowrap; vertical-align: top; line-height: 1.2; }}
+td .c {{ font-size: 0.85em; color: #555; }} td .x + .c + .x {{ margin-top: 0.25em; }}
 th {{ border-bottom: 2px solid #444; }}
 .controls {{ font-size: 0.9em; margin: 0.4em 0; }} .controls select {{ margin-right: 1.2em; }}
 .caption {{ font-size: 0.8em; color: #444; max-width: 70em; }}
@@ -150,6 +152,13 @@ the sampling floor.</span></div>
 <script>
 const FIGURES = {data};
 const family = document.getElementById("family"), metric = document.getElementById("metric");
+// the plot fills what the first screen has left under the table (never under 360 px)
+const plot = document.getElementById("plot");
+function fit() {{
+  const top = plot.getBoundingClientRect().top + scrollY;
+  plot.style.height = Math.max(360, innerHeight - top - 24) + "px";
+}}
+window.addEventListener("load", () => {{ fit(); Plotly.Plots.resize(plot); }});
 for (const name of Object.keys(FIGURES)) family.add(new Option(name, name));
 function fillMetrics() {{
   const keep = metric.value; metric.innerHTML = "";
@@ -158,6 +167,7 @@ function fillMetrics() {{
   if ([...metric.options].some(o => o.value === keep)) metric.value = keep;
 }}
 function draw() {{
+  fit();
   const f = FIGURES[family.value], m = f.metrics[metric.value];
   Plotly.react("plot", m.traces, {{
     margin: {{t: 20, r: 20}}, hovermode: "closest",
@@ -178,8 +188,10 @@ def _table_html(table: Table | None) -> str:
     if table is None or table.display.empty:
         return ""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.display.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in table.display.itertuples(index=False))
+    cells = table.display_html if table.display_html is not None else table.display.map(
+        lambda v: html.escape(str(v)))
+    rows = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>"
+                   for row in cells.itertuples(index=False))
     return (f'<p class="caption"><b>{html.escape(table.title)}.</b> '
             f"{html.escape(table.caption)}</p><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{rows}</tbody></table>")

@@ -12,6 +12,7 @@ training time, time per iteration and peak memory; a sampling floor (a solver de
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,8 @@ class Table:
     numbers: pd.DataFrame   # written to CSV
     display: pd.DataFrame   # formatted strings, shown in the report and in the .tex
     group_header: list[tuple[str, int]] | None = None  # (label, span) over display columns
+    # HTML fragments of the display cells, where a cell is laid out in lines (the summary)
+    display_html: pd.DataFrame | None = None
 
 
 def _published_display(problem: str, d: int, solver: str, metric: str) -> str:
@@ -220,10 +223,12 @@ def _floor_row(here: pd.DataFrame, row: pd.Series, styles: SolverStyles) -> pd.S
     return floors.iloc[0]
 
 
-def _summary_cell(row: pd.Series, floor: pd.Series | None, record: dict[str, Any]) -> str:
-    """ "var 5.6×, mean 1.4× · 12 s · 410 MiB" (numbers into ``record``)."""
+def _summary_cell(row: pd.Series, floor: pd.Series | None, record: dict[str, Any]
+                  ) -> tuple[str, str]:
+    """("var 5.6×, mean 1.4×", "12 s · 410 MiB"): the errors as multiples of the floor's and
+    the cost (numbers into ``record``)."""
     if row["n_ok"] == 0:
-        return f"no result ({row['status'].split(' ', 1)[-1]})"
+        return f"no result ({row['status'].split(' ', 1)[-1]})", ""
     parts = []
     for metric in _RATIO_METRICS:
         base = math.nan if floor is None else floor[metric]
@@ -238,19 +243,31 @@ def _summary_cell(row: pd.Series, floor: pd.Series | None, record: dict[str, Any
             record[metric] = row[metric]
     cost = ([f"{format_number(row['train_s'], 2)} s"] if np.isfinite(row["train_s"]) else []) \
         + ([f"{row['peak_rss_mb']:.0f} MiB"] if np.isfinite(row["peak_rss_mb"]) else [])
-    return " · ".join([", ".join(parts)] * bool(parts) + cost) or "–"
+    return ", ".join(parts) or "–", " · ".join(cost)
+
+
+def _summary_html(lines: list[tuple[str, str, str]]) -> str:
+    """A summary cell laid out for the first screen: per configuration, the multiples of the
+    floor on one line, then its variant, wall time and memory smaller on a second."""
+    out = []
+    for variant, errors, cost in lines:
+        second = " · ".join(html.escape(p) for p in (variant, cost) if p)
+        out.append(f'<div class="x">{html.escape(errors)}</div>'
+                   + (f'<div class="c">{second}</div>' if second else ""))
+    return "".join(out)
 
 
 def summary_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
-    """The headline: problems (at each size) as rows, methods as columns, each cell the
-    method's errors as multiples of the sampling floor's, its training time and peak memory.
-    A method with several configurations on a problem gives one line per configuration."""
+    """The headline: problems (at each size) as rows, methods as columns (headed by their
+    short labels), each cell the method's errors as multiples of the sampling floor's, its
+    training time and peak memory. A method with several configurations on a problem gives
+    one line per configuration."""
     if agg.empty:
         return None
     methods = sorted({s for s in agg["solver"] if not styles.is_floor(s)}, key=styles.sort_key)
     if not methods:
         return None
-    numbers, display = [], []
+    numbers, display, fragments = [], [], []
     # a problem run at many sizes: its smallest, a middle and its largest (all in main.csv)
     shown = {p: set(select_dims(g["d"])) for p, g in agg.groupby("problem", sort=False)}
     for (problem, d), here in agg.groupby(["problem", "d"], sort=False, dropna=False):
@@ -258,37 +275,45 @@ def summary_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
             continue
         cells = {"problem": problem,
                  "size": f"{dimension_symbol(problem)} = {int(d)}" if np.isfinite(d) else "–"}
+        html_cells = dict(cells)
         floor_text = "–"
         for solver in methods:
-            rows = here[here["solver"] == solver]
             named = agg.loc[(agg["problem"] == problem) & (agg["solver"] == solver),
                             "variant"].nunique() > 1
             lines = []
-            for _, row in rows.iterrows():
+            for _, row in here[here["solver"] == solver].iterrows():
                 floor = _floor_row(here, row, styles)
                 record = {"problem": problem, "d": d, "solver": solver,
                           "variant": row["variant"], "train_s": row["train_s"],
                           "peak_rss_mb": row["peak_rss_mb"]}
-                text = _summary_cell(row, floor, record)
-                lines.append(f"{row['variant']}: {text}" if named and row["variant"] else text)
+                errors, cost = _summary_cell(row, floor, record)
+                lines.append((row["variant"] if named else "", errors, cost))
                 numbers.append(record)
                 if floor is not None and floor_text == "–":
                     floor_text = ", ".join(f"{m} {format_number(floor[m], 2)}"
                                            for m in _RATIO_METRICS if np.isfinite(floor[m]))
-            cells[styles.label(solver)] = "\n".join(lines)
-        cells["floor"] = floor_text
+            column = styles.short_label(solver)
+            cells[column] = "\n".join(
+                (f"{v}: " if v else "") + " · ".join(p for p in (e, c) if p) for v, e, c in lines)
+            html_cells[column] = _summary_html(lines)
+        cells["floor"] = html_cells["floor"] = floor_text
         display.append(cells)
-    columns = ["problem", "size", *[styles.label(s) for s in methods], "floor"]
+        fragments.append(html_cells)
+    columns = ["problem", "size", *[styles.short_label(s) for s in methods], "floor"]
     floors = " and ".join(styles.label(s) for s in styles.floors
                           if s in set(agg["solver"])) or "none in this table"
+    named = [f"{styles.short_label(s)}: {styles.label(s)}" for s in methods
+             if styles.short_label(s) != styles.label(s)]
     return Table(
         "summary", "Summary",
-        f"Errors as multiples of the sampling floor's ({floors}, same samples x trials) at the "
-        "same problem and size (var: var_err, mean: mean_err; 1×: as good as sampling with the "
-        "exact drift; the floor's own errors in the last column; without a floor, the error "
-        "itself), then training wall time (mean over seeds) and peak host memory (maximum). "
-        "A problem run at more than 3 sizes shows its smallest, a middle and its largest.",
-        pd.DataFrame(numbers), pd.DataFrame(display, columns=columns))
+        f"Errors as multiples of the sampling floor's ({floors}, same samples × trials, same "
+        "problem and size; 1×: as good as sampling with the exact drift), then training wall "
+        "time (mean over seeds) and peak memory. "
+        + (f"Columns: {'; '.join(named)}. " if named else "")
+        + "floor: the floor's own errors (without one, a cell gives the error itself). "
+        "Problems run at more than 3 sizes: the smallest, a middle and the largest.",
+        pd.DataFrame(numbers), pd.DataFrame(display, columns=columns),
+        display_html=pd.DataFrame(fragments, columns=columns))
 
 
 def physics_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:

@@ -29,7 +29,7 @@ from dsm_bench.schema import COLUMNS, SOLVER_FACTS
 from reference import exact
 from reference.problems import get_problem
 from reports import build
-from reports.data import _point_settings, load_results, pooled_spread
+from reports.data import _point_labels, load_results, pooled_spread
 from reports.figures import parse_cost_estimate, power_law_exponent, total_loss
 from reports.style import PALETTE, SolverStyles
 from reports.tables import format_number, format_pm
@@ -279,8 +279,10 @@ EXPECTED_FIGURES = [
     "moments_bosons_d2", "moments_bosons_d3",
     "drift_errors_harmonic_1d", "drift_errors_harmonic", "drift_errors_free_singular",
     "drift_errors_vs_dimension_harmonic",
-    "density_harmonic_1d", "density_harmonic",
+    "density_harmonic_1d", "density_harmonic_1d_2", "density_harmonic", "density_harmonic_2",
     "density_free_singular",
+    "marginals_harmonic_1d", "marginals_harmonic", "marginals_free_singular",
+    "gallery", "gallery_2",
     "training_harmonic_1d_d1", "training_harmonic_d1", "training_harmonic_d2",
     "training_harmonic_d4", "training_free_singular_d1", "training_bosons_d2",
     "training_bosons_d3",
@@ -327,6 +329,24 @@ def test_every_figure_and_table_exists(built):
         assert f"figures/{name}.png" in report
     # captions say what was plotted: the loss is labelled as the loss, with its terms
     assert "Loss shown: dsm: sum of loss terms (loss_u, loss_v); pinn: sum of loss terms" in report
+
+
+@pytest.mark.slow
+def test_every_figure_has_at_most_three_panels_and_a_legend_within_them(built, tmp_path):
+    """Every figure of the synthetic suite, at page and at column width (3.4 in)."""
+    from reports.data import aggregate
+    from reports.excess import add_excess
+    from reports.figures import build_all
+
+    results = load_results(built[0])
+    agg = add_excess(aggregate(results.table, results.styles), results, n_boot=50)
+    page = build_all(results, agg, tmp_path)
+    assert len(page.figures) == len(EXPECTED_FIGURES)
+    assert not any("drawing failed" in note for note in page.skipped), page.skipped
+    column = sorted(p.stem for p in (tmp_path / "column").glob("*.png"))
+    assert column == sorted(f.name for f in page.figures)
+    for record in page.figures:
+        assert record.panels <= 3 and record.legend_fits, record.name
 
 
 @pytest.mark.slow
@@ -484,19 +504,23 @@ def test_summary_compares_with_the_floor_at_the_same_sample_count(built):
 
 def test_point_labels_name_settings_that_change_along_a_line():
     """A setting that changes only with d (the standard suite's exact -> Hutchinson switch)
-    labels each point of the line; a setting a row's config leaves out is read from its
-    artifact's full solver_config; a line with one configuration has no labels."""
+    labels each point of the line in the solver's words, never as key=value; a setting a
+    row's config leaves out is read from its artifact's full solver_config, else from the
+    options as run; a line with one configuration has no labels."""
     configs = [{"d": 1, "solver_options": {"width": 64}},
                {"d": 10, "solver_options": {"width": 64}},
                {"d": 20, "solver_options": {"width": 64, "grad_div": "hutchinson"}},
                {"d": 1}, {"d": 20}]
+    resolved = [None, {"solver": {"grad_div": "exact", "hutchinson_probes": 1}},
+                {"solver": {"grad_div": "hutchinson", "hutchinson_probes": 2}}, None, None]
     table = pd.DataFrame({"problem": "harmonic", "variant": "",
                           "solver": ["dsm", "dsm", "dsm", "oracle", "oracle"],
-                          "_config": configs})
+                          "_config": configs,
+                          "resolved_config": [json.dumps(r) if r else None for r in resolved]})
     artifacts = {0: {"solver_config": {"grad_div": "exact"}}}
-    assert _point_settings(table, artifacts) == [
-        (("grad_div", "exact"),), (("grad_div", "default"),), (("grad_div", "hutchinson"),),
-        (), ()]
+    labels = _point_labels(table, artifacts)
+    assert labels == ["exact grad div", "exact grad div", "Hutchinson (2 probes)", "", ""]
+    assert not any("=" in label for label in labels)
 
 
 # ------------------------------------------------------------------- solver facts

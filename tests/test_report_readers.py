@@ -9,8 +9,6 @@ disk as the harness writes them); one slow test runs the real DSM and oracle wit
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_report import _row, _with_trial_moments, _write
+from test_report_browser import _MEASURE, HEIGHT, WIDTH, Page, needs_chromium
 from tiny_suite import write_suite
 
 from reports import build
 from reports.data import load_results
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _configured(run, options: dict, resolved: dict) -> tuple[dict, dict]:
@@ -177,19 +174,10 @@ def test_dsm_and_oracle_with_one_trial_run_and_report(tmp_path):
 
 
 # ------------------------------------------------------------------- in a real browser
-_MEASURE = """<script>
-window.addEventListener("load", () => setTimeout(() => {
-  const box = e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom, r.width]; };
-  const figure = document.querySelector("#plot") || document.querySelector("figure img");
-  document.body.setAttribute("data-layout", JSON.stringify({
-    table: box(document.querySelector("table")), figure: box(figure),
-    plotted: document.querySelectorAll("#plot .main-svg").length,
-    window: [innerWidth, innerHeight], drawn: switchAll()}));
-}, 300));
-// every problem and metric in the menus, drawn in turn (after the first screen is measured)
-function switchAll() {
+# every problem and metric in the interactive page's menus, drawn in turn (after the first
+# screen is measured): how many drew a trace
+_SWITCH_ALL = """(() => {
   const family = document.getElementById("family"), metric = document.getElementById("metric");
-  if (!family) return 0;
   let drawn = 0;
   for (const f of [...family.options]) {
     family.value = f.value; family.onchange();
@@ -199,42 +187,18 @@ function switchAll() {
     }
   }
   return drawn;
-}
-</script></body>"""
+})()"""
 
 
-def _chromium(page: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                           "--enable-logging=stderr", "--window-size=1400,900",
-                           "--virtual-time-budget=10000", *args, page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
-
-
-def _console(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
-
-
-def _first_screen(page: Path) -> dict:
-    """The page's layout as Chromium lays it out at 1400 x 900 (a copy with a measuring
-    script, read back from the DOM)."""
-    probe = page.with_name(f"probe_{page.name}")
-    probe.write_text(page.read_text().replace("</body>", _MEASURE, 1))
-    done = _chromium(probe, "--dump-dom")
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert _console(done.stderr) == []  # switching menus raised nothing either
-    found = re.search(r'data-layout="([^"]*)"', done.stdout)
-    assert found, "the measuring script did not run"
-    return json.loads(found.group(1).replace("&quot;", '"'))
+def _inside(box: list[float]) -> bool:
+    """A bounding box (top, bottom, left, right, width) wholly inside the 1400 x 900 viewport."""
+    top, bottom, left, right, _ = box
+    return 0 <= top < bottom <= HEIGHT and 0 <= left < right <= WIDTH
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium)")
+@needs_chromium
 def test_pages_render_in_chromium_without_console_errors(tmp_path):
-    # the check can fail: a page with an error is caught
-    broken = tmp_path / "broken.html"
-    broken.write_text("<html><body><script>undefinedFunction();</script></body></html>")
-    assert _console(_chromium(broken, "--dump-dom").stderr)
-
     runs = []
     for d in (1, 2, 3):
         runs.append(_with_trial_moments(_row("oracle", "harmonic", d, 0), 0.0, 100 + d))
@@ -244,23 +208,25 @@ def test_pages_render_in_chromium_without_console_errors(tmp_path):
     _write(tmp_path, runs)
     out = build.build_report(tmp_path, tmp_path / "out")
     for name in ("interactive.html", "report.html"):
-        page = out / name
-        text = page.read_text()
+        page_file = out / name
+        text = page_file.read_text()
         assert "<script src=" not in text and 'src="http' not in text  # nothing to fetch
-        shot = tmp_path / f"{page.stem}.png"
-        done = _chromium(page, f"--screenshot={shot}")
-        assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]
-        assert _console(done.stderr) == [], name
-        layout = _first_screen(page)
-        # --dump-dom lays the page out 1400 wide and 813 high (900 less a window's chrome):
-        # fitting there, it fits the 1400 x 900 screenshot
-        width, height = layout["window"]
-        assert width == 1400 and height <= 900
+        with Page() as page:  # the viewport is exactly 1400 x 900
+            page.open(page_file.as_uri())
+            layout = json.loads(page.evaluate(_MEASURE))
+            drawn = page.evaluate(_SWITCH_ALL) if name == "interactive.html" else 0
+            shot = tmp_path / f"{page_file.stem}.png"
+            page.screenshot(shot)
+            assert page.errors() == [], name  # switching the menus raised nothing either
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert layout["window"] == [WIDTH, HEIGHT]
         table, figure = layout["table"], layout["figure"]
         # the summary table, then the first figure, both whole on the first screen
-        assert 0 <= table[0] < table[1] <= figure[0] < figure[1] <= height, layout
-        assert figure[2] > 600, layout  # a figure, not a sliver
+        assert _inside(table) and _inside(figure), layout
+        assert table[1] <= figure[0] or table[3] <= figure[2], layout  # apart, not overlapping
+        assert layout["scroll_width"] <= WIDTH, layout  # nothing sticks out to the right
+        assert figure[4] > 600, layout  # a figure, not a sliver
         if name == "interactive.html":
             assert layout["plotted"] >= 1  # Plotly drew it, offline
             # both families (harmonic over d, the 1-D problems), every metric: each one drawn
-            assert layout["drawn"] == text.count('"y_title"') >= 8, layout
+            assert drawn == text.count('"y_title"') >= 8, layout

@@ -5,6 +5,7 @@ to the per-run artifacts' time series."""
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from reports.tables import latex_escape
 plt = style.plt
 
 __all__ = ["FigureRecord", "FigureWriter", "LENGTH_UNIT", "TIME_UNIT", "artifacts_by_line",
+           "count_panels", "legend_fits",
            "dimension_axis", "excess_points", "figure_legend", "floor_band",
            "floor_words", "gap_rows",
            "headroom", "line_keys", "mark_gaps", "multi_d_problems", "published_points",
@@ -38,6 +40,27 @@ class FigureRecord:
     caption: str
     png: Path
     pdf: Path
+    panels: int = 0  # ``count_panels`` of the figure as saved
+    legend_fits: bool = True  # ``legend_fits`` of the figure as saved
+
+
+def legend_fits(fig) -> bool:
+    """Whether every figure legend is at most as wide as the panels together."""
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.get_window_extent(renderer) for ax in fig.axes
+             if ax.get_visible() and not hasattr(ax, "_colorbar")]
+    if not boxes or not fig.legends:
+        return True
+    width = max(b.x1 for b in boxes) - min(b.x0 for b in boxes)
+    return all(legend.get_window_extent(renderer).width <= width + 1 for legend in fig.legends)
+
+
+def count_panels(fig) -> int:
+    """A figure's panels: its visible axes, less colour bars and strips (an axes less than
+    half the tallest's height, e.g. a residual under its panel)."""
+    axes = [ax for ax in fig.axes if ax.get_visible() and not hasattr(ax, "_colorbar")]
+    tallest = max((ax.get_position().height for ax in axes), default=0.0)
+    return int(sum(ax.get_position().height >= 0.5 * tallest for ax in axes))
 
 
 @dataclass
@@ -56,12 +79,13 @@ class FigureWriter:
         png, pdf = self.directory / f"{name}.png", self.directory / f"{name}.pdf"
         for ax in fig.axes:
             _tidy_log_axis(ax)
+        panels, fits = count_panels(fig), legend_fits(fig)
         fig.savefig(png)
         fig.savefig(pdf)
         plt.close(fig)
         (self.directory / f"{name}.tex").write_text(self.latex(name, pdf, title, caption),
                                                      encoding="utf-8")
-        self.figures.append(FigureRecord(name, title, caption, png, pdf))
+        self.figures.append(FigureRecord(name, title, caption, png, pdf, panels, fits))
 
     def latex(self, name: str, pdf: Path, title: str, caption: str) -> str:
         """A figure environment that includes the PDF (path relative to the report folder,
@@ -179,16 +203,25 @@ def figure_legend(fig, axes, any_gap: bool = False, ncol: int = 3, title: str | 
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7,
                    title=title, title_fontsize=8.5)
         return
-    # above the panels, in as many columns as fit the figure's width (never wider than it)
+    # above the panels, centred on them, in as many columns as fit their width (never wider
+    # than them); where one column is still too wide, long labels are wrapped until it fits
     renderer = fig.canvas.get_renderer()
-    for columns in range(min(ncol, len(labels)), 0, -1):
-        # 1.03: clear of labels written just above a panel (settings along a line)
-        legend = fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.03),
-                            ncol=columns, fontsize=6.5 if style.FIG_WIDTH < 5 else 7,
-                            title=title, title_fontsize=8)
-        if columns == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width:
-            return
-        legend.remove()
+    panels = [ax.get_window_extent(renderer) for ax in np.ravel(axes) if ax.get_visible()]
+    left = min((b.x0 for b in panels), default=0.0)
+    right = max((b.x1 for b in panels), default=fig.bbox.width)
+    centre = 0.5 * (left + right) / fig.bbox.width
+    for wrap in (None, 48, 36, 28, 22):
+        shown = labels if wrap is None else [textwrap.fill(label, wrap) for label in labels]
+        for columns in range(min(ncol, len(labels)), 0, -1):
+            # 1.03: clear of labels written just above a panel (settings along a line)
+            legend = fig.legend(handles, shown, loc="lower center",
+                                bbox_to_anchor=(centre, 1.03), ncol=columns,
+                                fontsize=6.5 if style.FIG_WIDTH < 5 else 7, title=title,
+                                title_fontsize=8)
+            if legend.get_window_extent(renderer).width <= right - left or wrap == 22 \
+                    and columns == 1:
+                return
+            legend.remove()
 
 
 def floor_band(ax, d: np.ndarray, y: np.ndarray, spread: np.ndarray, color: str,

@@ -1,7 +1,9 @@
-"""Density heat maps of the 1-D runs over (x, t): the reference and each solver on one colour
-scale, and each solver's absolute error against the reference."""
+"""Density heat maps of the 1-D runs over (x, t): the reference, and each solver's absolute
+error against it on one shared scale, at most 3 maps per figure."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -69,8 +71,42 @@ def _reference(styles: style.SolverStyles, panels: dict[str, tuple], kinds: dict
     return None, "", None
 
 
+@dataclass
+class _Scales:
+    """What every density figure of one problem shares: the colour scales and the x range."""
+
+    vmax: float
+    peak: float
+    clipped: bool
+    emax: float
+    y_range: tuple[float, float]
+
+
+def _scales(reference: tuple | None, panels: dict[str, tuple], errors: dict[str, np.ndarray]
+            ) -> _Scales:
+    """Colour scale: the reference's (else every panel's) values; a near-delta start (the free
+    particle) would squash everything else, so clip at the 99th percentile when the peak is
+    far above it. Vertical zoom: where the density is ever above 1e-3 of its peak at that
+    time (each time's own peak, so that a spreading packet keeps its tails in view)."""
+    source = reference[2] if reference is not None else np.concatenate(
+        [p[2].ravel() for p in panels.values()])
+    peak = float(np.nanmax(source))
+    q99 = float(np.nanquantile(source[source > 1e-3 * peak], 0.99))
+    clipped = peak > 2.0 * q99
+    emax = max((float(np.nanmax(e)) for e in errors.values()), default=1.0)
+    zx, _zt, zrho = reference if reference is not None else next(iter(panels.values()))[:3]
+    support = zx[(zrho >= 1e-3 * np.nanmax(zrho, axis=1, keepdims=True)).any(axis=0)]
+    y_range = (zx[0], zx[-1])
+    if len(support) >= 2:
+        pad = 0.08 * (support[-1] - support[0])
+        y_range = (max(zx[0], support[0] - pad), min(zx[-1], support[-1] + pad))
+    return _Scales(q99 if clipped else peak, peak, clipped, emax, y_range)
+
+
 def _draw_density(styles: style.SolverStyles, problem: str, panels: dict[str, tuple],
                   kinds: dict[str, str], writer: FigureWriter, title: str) -> None:
+    """The reference's map, then each solver's |error| map against it (its density where
+    there is nothing to compare with), at most 3 panels per figure."""
     reference, ref_label, self_reference = _reference(styles, panels, kinds)
     errors = {}
     for solver, (x, t, rho, ref) in panels.items():
@@ -80,85 +116,63 @@ def _draw_density(styles: style.SolverStyles, problem: str, panels: dict[str, tu
             base = reference[2]
         if base is not None and solver != self_reference:  # no error against itself
             errors[solver] = np.abs(rho - base)
-    solvers = list(panels)
-    ncols = len(solvers) + (1 if reference is not None else 0)
-    nrows = 2 if errors else 1
-    fig, axes = plt.subplots(nrows, ncols, figsize=(style.FIG_WIDTH, 2.2 * nrows + 0.5),
+    maps = [("reference", ref_label, reference)] if reference is not None else []
+    for solver, (x, t, rho, _ref) in panels.items():
+        if solver in errors:
+            maps.append(("error", solver, (x, t, errors[solver])))
+        elif solver != self_reference:
+            maps.append(("density", solver, (x, t, rho)))
+    scales = _scales(reference, panels, errors)
+    chunks = [maps[k:k + 3] for k in range(0, len(maps), 3)]
+    for number, chunk in enumerate(chunks, start=1):
+        suffix = f" ({number} of {len(chunks)})" if len(chunks) > 1 else ""
+        fig = _density_figure(styles, chunk, scales)
+        writer.save(
+            fig, f"density_{problem}" + (f"_{number}" if number > 1 else ""),
+            f"{title}: {problem}{suffix}",
+            f"{problem}: the density ρ(x, t) over space (vertical) and time (horizontal): the "
+            f"{ref_label or 'exact'} reference (viridis), and each solver's absolute error "
+            "against it on one shared scale (magma; a solver with nothing to compare with "
+            "shows its density). Samplers' densities are estimated from their samples (first "
+            "seed, first configuration). Each solver's density at t = 0, T/2 and T is drawn "
+            "beside the reference's in the marginal-density figure."
+            + (f" The density scale is clipped at {scales.vmax:.3g}: the peak, "
+               f"{scales.peak:.3g}, is far above the rest (a near-delta start, a focus)."
+               if scales.clipped else ""))
+
+
+def _density_figure(styles: style.SolverStyles, chunk: list[tuple], scales: _Scales):
+    """One row of up to 3 maps (time horizontal, x vertical, as in the paper's density
+    figures; rasterised so that the PDF stays small), each kind with its colour bar."""
+    ncols = len(chunk) if style.FIG_WIDTH >= 5 else min(len(chunk), 2)
+    nrows = -(-len(chunk) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(style.FIG_WIDTH, 2.3 * nrows + 0.3),
                              squeeze=False, sharex=True, sharey=True, layout="constrained")
-
-    # colour scale: the reference's (else every panel's) values; a near-delta start (the free
-    # particle) would squash everything else, so clip at the 99th percentile when the peak is
-    # far above it, and say so on the colour bar
-    scale_source = reference[2] if reference is not None else np.concatenate(
-        [p[2].ravel() for p in panels.values()])
-    peak = float(np.nanmax(scale_source))
-    vmax, clipped = peak, False
-    q99 = float(np.nanquantile(scale_source[scale_source > 1e-3 * peak], 0.99))
-    if peak > 2.0 * q99:
-        vmax, clipped = q99, True
-    emax = max((float(np.nanmax(e)) for e in errors.values()), default=1.0)
-    # vertical zoom: where the density is ever above 1e-3 of its peak
-    zx, _zt, zrho = reference if reference is not None else next(iter(panels.values()))[:3]
-    # (relative to each time's own peak, so that a spreading packet keeps its tails in view)
-    support = zx[(zrho >= 1e-3 * np.nanmax(zrho, axis=1, keepdims=True)).any(axis=0)]
-    if len(support) >= 2:
-        pad = 0.08 * (support[-1] - support[0])
-        y_range = (max(zx[0], support[0] - pad), min(zx[-1], support[-1] + pad))
-    else:
-        y_range = (zx[0], zx[-1])
-
-    def show(ax, x, t, z, cmap, top):
-        # time horizontal, x vertical, as in the paper's density figures; rasterised so that
-        # the PDF stays small
+    images: dict[str, tuple] = {}
+    for ax, (kind, who, (x, t, z)) in zip(axes.flat, chunk, strict=False):
         ax.grid(False)
-        return ax.pcolormesh(t, x, z.T, shading="nearest", cmap=cmap, vmin=0, vmax=top,
-                             rasterized=True)
-
-    density_image = error_image = None
-    col = 0
-    if reference is not None:
-        density_image = show(axes[0, 0], *reference, "viridis", vmax)
-        axes[0, 0].set_title(f"reference ({ref_label})", fontsize=8)
-        if nrows == 2:
-            axes[1, 0].axis("off")
-        col = 1
-    for solver in solvers:
-        x, t, rho, _ = panels[solver]
-        short = styles.short_label(solver)
-        density_image = show(axes[0, col], x, t, rho, "viridis", vmax)
-        axes[0, col].set_title(short, fontsize=8, color=styles.color(solver))
-        if nrows == 2:
-            if solver in errors:
-                error_image = show(axes[1, col], x, t, errors[solver], "magma", emax)
-                # two lines: side by side panels leave one title little width
-                axes[1, col].set_title(f"|{short} − ref.|\nmax {np.nanmax(errors[solver]):.2g}",
-                                       fontsize=7.5)
-                axes[1, col].set_xlabel("t (a.u.)")
-            else:
-                axes[1, col].axis("off")
-        col += 1
-    axes[0, 0].set_ylim(*y_range)
-    for ax in axes[-1, :]:
-        if ax.axison:
-            ax.set_xlabel("t (a.u.)")
-    for r in range(nrows):
-        first = next((ax for ax in axes[r, :] if ax.axison), None)
-        if first is not None:
-            first.set_ylabel(f"x ({LENGTH_UNIT})")
-            first.yaxis.set_tick_params(labelleft=True)
-    if density_image is not None:
-        bar = fig.colorbar(density_image, ax=list(axes[0, :]), shrink=0.95, pad=0.01,
-                           extend="max" if clipped else "neither")
-        bar.set_label(r"$\rho(x, t)$ (1/a.u.)" + ("\nclipped" if clipped else ""))
-    if error_image is not None:
-        fig.colorbar(error_image, ax=list(axes[1, :]), shrink=0.95, pad=0.01,
-                     label=r"$|\Delta\rho|$ (1/a.u.)")
-    writer.save(
-        fig, f"density_{problem}", f"{title}: {problem}",
-        f"{problem}: the density ρ(x, t) over space (vertical) and time (horizontal): the "
-        f"{ref_label or 'exact'} reference and each solver on one colour scale (top), and each "
-        "solver's absolute error against the reference on a shared scale (bottom). Samplers' "
-        "densities are estimated from their samples (first seed, first configuration)."
-        + (f" The colour scale is clipped at {vmax:.3g} (the peak, {peak:.3g}, is the "
-           "near-delta start)." if clipped else "")
-    )
+        cmap, top = ("magma", scales.emax) if kind == "error" else ("viridis", scales.vmax)
+        image = ax.pcolormesh(t, x, z.T, shading="nearest", cmap=cmap, vmin=0, vmax=top,
+                              rasterized=True)
+        images.setdefault("error" if kind == "error" else "density", (image, []))[1].append(ax)
+        if kind == "reference":
+            ax.set_title(f"reference ({who})", fontsize=8)
+        else:
+            short = styles.short_label(who)
+            ax.set_title(f"|{short} − ref.|, max {np.nanmax(z):.2g}" if kind == "error"
+                         else short, fontsize=7.5, color=styles.color(who))
+        ax.set_xlabel("t (a.u.)")
+    for ax in axes.flat[len(chunk):]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylim(*scales.y_range)
+    for row in axes:
+        row[0].set_ylabel(f"x ({LENGTH_UNIT})")
+    if "density" in images:
+        image, where = images["density"]
+        bar = fig.colorbar(image, ax=where, shrink=0.95, pad=0.01,
+                           extend="max" if scales.clipped else "neither")
+        bar.set_label(r"$\rho(x, t)$ (1/a.u.)" + ("\nclipped" if scales.clipped else ""))
+    if "error" in images:
+        image, where = images["error"]
+        fig.colorbar(image, ax=where, shrink=0.95, pad=0.01, label=r"$|\Delta\rho|$ (1/a.u.)")
+    return fig

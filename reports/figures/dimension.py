@@ -163,21 +163,19 @@ def _model_error_panel(ax, sub: pd.DataFrame, column: str, styles: style.SolverS
 
 
 def _annotate_config_changes(ax, line: pd.DataFrame, y: np.ndarray, color: str) -> None:
-    """Label a line's points where its configuration changes with d (``point_settings``, e.g.
-    grad_div=exact up to d = 10, hutchinson above): the first point with its settings, then
-    each point where a setting differs from the point before, with the settings that did."""
-    previous: dict[str, str] | None = None
-    for d, value, pairs in zip(line["d"], y, line["point_settings"], strict=True):
-        items = dict(pairs)
-        if not items:
+    """Label a line's points where its configuration changes with d (``point_label``: the
+    solver's words for the settings that change along the line, e.g. "exact grad div" up to
+    d = 10, "Hutchinson (1 probe)" above): the first point, then each point whose label
+    differs from the point before."""
+    previous = None
+    for d, value, text in zip(line["d"], y, line["point_label"], strict=True):
+        if not text:
             return
-        changed = {k: v for k, v in items.items() if previous is None or previous.get(k) != v}
-        previous = items
-        if changed and np.isfinite(value):
-            note = ax.annotate(", ".join(f"{k}={v}" for k, v in changed.items()), (d, value),
-                               xytext=(2, 5), textcoords="offset points", fontsize=5.5,
-                               color=color, rotation=20)
+        if text != previous and np.isfinite(value):
+            note = ax.annotate(text, (d, value), xytext=(2, 5), textcoords="offset points",
+                               fontsize=5.5, color=color, rotation=20)
             note.set_in_layout(False)  # a label, not a reason to shrink the panels
+        previous = text
 
 
 def _reference_word(sub: pd.DataFrame) -> str:
@@ -265,7 +263,7 @@ def _floor_bands(ax, i: int, here: pd.DataFrame, metric: str,
 
 
 def _case_label(sub: pd.DataFrame, problem: str, d: float, metric: str) -> str:
-    label = problem if d == 1 else f"{problem} ({style.dimension_symbol(problem)}={int(d)})"
+    label = problem if d == 1 else f"{problem} ({style.dimension_symbol(problem)} = {int(d)})"
     here = sub[(sub["problem"] == problem) & (sub["d"] == d)]
     kind = f"{metric}_kind"
     if kind in here and (here[kind] == "absolute").any():

@@ -59,7 +59,7 @@ def _draw_moments(results: Results, agg: pd.DataFrame, problem: str, d: int, lin
                   writer: FigureWriter, title: str) -> None:
     styles = results.styles
     fig, axes = plt.subplots(2, 2, figsize=(style.FIG_WIDTH, 4.6), sharex=True,
-                             gridspec_kw={"height_ratios": [3, 2]})
+                             gridspec_kw={"height_ratios": [3, 1.4]})
     brownian_drawn = False
     ref_label = ""
     for col, (key, spread_key, ref_key, ylabel) in enumerate([
