@@ -38,6 +38,7 @@ from reports.data import Results, ResultsRefused, aggregate, load_results, short
 from reports.excess import add_excess, model_error_lines
 from reports.interactive import write_interactive
 from reports.style import SolverStyles, dimension_symbol
+from reports.tuning import tuning_blocks
 
 __all__ = ["build_report", "configure_parser", "main", "default_out_dir"]
 
@@ -202,6 +203,10 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
     if writer.skipped:
         doc.paragraph("Figures not drawn (no data):")
         doc.bullets(writer.skipped)
+    tuning = tuning_blocks(results.directory, out_dir, number)
+    if tuning:
+        doc.heading("Tuning", 3)
+        doc.blocks.extend(tuning)
 
     doc.heading("Every metric")
     doc.table(_table_block(tables[0], group_header=True))

@@ -123,6 +123,10 @@ def load_results(results_dir: Path) -> Results:
     results_dir = Path(results_dir)
     table, notes = read_table(results_dir)
     check_rows(table, results_dir)
+    table, trials = _without_tuning_trials(table)
+    if trials:
+        notes.append(f"{trials} tuning trial(s) (validation seeds) are left out of the "
+                     "comparison; the Tuning section reports them (docs/tuning.md)")
     table = _normalise(table)
     root = results_dir.resolve()
     artifacts: dict[int, dict[str, Any]] = {}
@@ -194,6 +198,15 @@ def check_rows(table: pd.DataFrame, where: Path) -> None:
             f"{where}: the table has no metric column ({', '.join(ERROR_METRICS[:3])}, ...): "
             "a table with only the identity columns is not a results table that "
             "`dsm-bench run` writes")
+
+
+def _without_tuning_trials(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows that are not trials of a study (``dsm-bench tune``): a trial is trained and
+    scored on validation seeds to choose options, so it is no result of its own."""
+    if "study" not in table.columns:
+        return table, 0
+    trial = table["study"].notna() & (table["study"].astype(str) != "")
+    return table[~trial].reset_index(drop=True), int(trial.sum())
 
 
 def read_table(results_dir: Path) -> tuple[pd.DataFrame, list[str]]:

@@ -286,6 +286,15 @@ def test_a_study_resumes_after_a_kill_runs_on_dask_and_writes_a_suite_run_accept
     assert list(section.table["trials"]) == [3, 3]
     assert (section.table["cpu_hours"] > 0).all()
     assert all(p.is_file() for p in section.figures)
+    # ... and in the suite's report, where the trials are no rows of the comparison
+    from reports.build import build_report
+    from reports.data import load_results
+
+    report = build_report(out, tmp_path / "report")
+    text = (report / "report.md").read_text()
+    assert "### Tuning" in text and "figures/tuning_history.png" in text
+    assert (report / "figures" / "tuning_history.pdf").is_file()
+    assert load_results(out).table["study"].isna().all()
 
 
 def test_a_dead_trial_is_failed_and_a_pruned_one_pruned_in_the_study(tmp_path, capsys):

@@ -3,8 +3,9 @@ hyperparameters (Optuna's importances and optimisation history) as figures.
 
 ``tuning_section(DIR)`` reads DIR's results table, ``DIR/tuning/summary.json`` and the
 studies' journal, writes ``DIR/tuning/tuning.csv`` and ``DIR/tuning/figures/*.png``, and
-returns them with a Markdown section. Every number comes from the rows: the default and
-tuned errors from the rows of the tuned suite (evaluation seeds), the trials and the hours
+returns them with a Markdown section (each figure also as a vector PDF beside its PNG).
+Every number comes from the rows: the default and tuned errors from the rows of the tuned
+suite (evaluation seeds), the trials and the hours
 each solver got from the rows of its trials (pruned and failed ones included: a pruned
 trial's seconds count against its solver). Importances are Optuna's fANOVA (seeded), which
 needs two completed trials; the figures are drawn with matplotlib.
@@ -111,6 +112,7 @@ def _figures(studies: dict[str, Any], importances: dict[str, dict[str, float]], 
     fig.tight_layout()
     paths.append(where / "tuning_history.png")
     fig.savefig(paths[-1], dpi=120)
+    fig.savefig(paths[-1].with_suffix(".pdf"))  # vector, for a paper
     plt.close(fig)
 
     shown = {k: v for k, v in importances.items() if v}
@@ -123,6 +125,7 @@ def _figures(studies: dict[str, Any], importances: dict[str, dict[str, float]], 
         fig.tight_layout()
         paths.append(where / "tuning_importances.png")
         fig.savefig(paths[-1], dpi=120)
+        fig.savefig(paths[-1].with_suffix(".pdf"))
         plt.close(fig)
     return paths
 
