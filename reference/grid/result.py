@@ -56,6 +56,7 @@ class GridResult:
     method: str
     substeps: int
     _fields: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _grad_potential: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ lookup
     def time_indices(self, times: Times) -> np.ndarray:
@@ -83,6 +84,53 @@ class GridResult:
 
     def energy(self, times: Times) -> np.ndarray:
         return self.energy_values[self.time_indices(times)]
+
+    def _stored_psi(self, times: Times):
+        """psi at each of ``times`` and its squared norm sum |psi|^2 (psi must be stored)."""
+        if self.psi_values is None:
+            raise ValueError("this observable needs psi (store_psi=False was set)")
+        for i in self.time_indices(times):
+            psi = self.psi_values[i]
+            yield psi, float((psi.conj() * psi).real.sum())
+
+    def _densities(self, times: Times):
+        """|psi|^2 normalised to sum 1 at each of ``times``."""
+        for psi, norm in self._stored_psi(times):
+            yield (psi.conj() * psi).real / norm
+
+    def covariance(self, times: Times) -> np.ndarray:
+        """Covariance matrix of x, (len(times), d, d), from the pair marginals of |psi|^2
+        (rectangle rule; its diagonal is ``var``)."""
+        d, axis = self.grid.d, self.grid.axis
+        out = np.empty((len(np.atleast_1d(times)), d, d))
+        for a, rho in enumerate(self._densities(times)):
+            mean = np.array([axis @ rho.sum(axis=tuple(b for b in range(d) if b != k))
+                             for k in range(d)])
+            for i in range(d):
+                for j in range(i, d):
+                    pair = rho.sum(axis=tuple(b for b in range(d) if b not in (i, j)))
+                    second = axis**2 @ pair if i == j else axis @ pair @ axis
+                    out[a, i, j] = out[a, j, i] = second - mean[i] * mean[j]
+        return out
+
+    def mean_velocity(self, times: Times) -> np.ndarray:
+        """E[v] = <p>/m = (hbar/m) Im <psi|grad psi> / <psi|psi>, (len(times), d), with the
+        central first-derivative stencil of the solve's order."""
+        scale = self.problem.hbar / self.problem.m
+        d = self.grid.d
+        return np.stack([
+            scale * (psi.conj()[None] * gradient(psi, self.grid.dx, self.order)).imag
+            .reshape(d, -1).sum(-1) / norm for psi, norm in self._stored_psi(times)])
+
+    def mean_potential_gradient(self, times: Times) -> np.ndarray:
+        """E[grad V] under |psi|^2, (len(times), d); grad V on the grid points is computed
+        once."""
+        if self._grad_potential is None:
+            self._grad_potential = np.stack([
+                self.grid.evaluate(lambda x, k=k: np.asarray(self.problem.grad_potential(x))[..., k])
+                for k in range(self.grid.d)])
+        return np.stack([(self._grad_potential * rho[None]).reshape(self.grid.d, -1).sum(-1)
+                         for rho in self._densities(times)])
 
     def psi(self, times: Times) -> np.ndarray:
         """psi on the grid at stored times, (len(times), *grid.shape), normalised so that
