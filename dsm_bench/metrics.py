@@ -172,10 +172,11 @@ def evaluate(
 class CovarianceReference(Protocol):
     """What ``cov_err`` reads of a reference (``ExactReference``, ``ProductReference``, a grid
     solution, any reference that knows its correlations): the covariance matrix of x at
-    ``times`` (on the problem's time grid), shape (n_times, d, d). A reference without it has
-    no ``cov_err``."""
+    ``times`` (on the problem's time grid), shape (n_times, d, d). A reference without it, or
+    whose covariance is None (a grid that kept no psi), has no ``cov_err``. A density
+    solution offers the same method for its own covariance."""
 
-    def covariance(self, times: np.ndarray) -> np.ndarray: ...
+    def covariance(self, times: np.ndarray) -> np.ndarray | None: ...
 
 
 @dataclass
@@ -193,9 +194,11 @@ class _Target:
     def __post_init__(self) -> None:
         if self.reference is not None:
             self.mean, self.var = self.reference.moments(self.times)
-            # a reference without a covariance has no cov_err: it is never made up
+            # a reference without a covariance (or whose covariance is None: a grid that
+            # kept no psi) has no cov_err: it is never made up
             if callable(getattr(self.reference, "covariance", None)):
-                self.cov = np.asarray(self.reference.covariance(self.times), dtype=float)
+                cov = self.reference.covariance(self.times)
+                self.cov = None if cov is None else np.asarray(cov, dtype=float)
 
 
 def _evaluate_sampler(ev: Evaluation, problem: Problem, solution, target: _Target,
@@ -310,17 +313,18 @@ def _evaluate_density(ev: Evaluation, problem: Problem, solution, target: _Targe
         metrics["w1_err"] = _density_w1(problem, solution, target.reference, times,
                                         target.n_w1, density_points)
         metrics["w1_err_std"] = 0.0
-        if target.cov is not None and solution.has("covariance"):
-            metrics["cov_err"] = relative_frobenius_over_time(solution.covariance(times),
-                                                              target.cov)
+        cov = solution.covariance(times) if solution.has("covariance") else None
+        if target.cov is not None and cov is not None:
+            metrics["cov_err"] = relative_frobenius_over_time(cov, target.cov)
             metrics["cov_err_std"] = 0.0
     if solution.has("energy"):
         energy = np.asarray(solution.energy(times))
         series["energy"] = energy.tolist()
         metrics["energy_drift"] = energy_drift(energy)
-    if solution.has("mean_velocity") and solution.has("mean_potential_gradient"):
-        _ehrenfest(metrics, series, problem, times, [(mean, solution.mean_velocity(times),
-                                                      solution.mean_potential_gradient(times))])
+    velocity, force = (getattr(solution, name)(times) if solution.has(name) else None
+                       for name in ("mean_velocity", "mean_potential_gradient"))
+    if velocity is not None and force is not None:
+        _ehrenfest(metrics, series, problem, times, [(mean, velocity, force)])
     if problem.d > 1 and solution.has("center_of_mass_moments"):
         com_mean, com_var = solution.center_of_mass_moments(times)
         series["com_mean"], series["com_var"] = list(map(float, com_mean)), list(map(float, com_var))

@@ -246,3 +246,32 @@ def test_more_than_one_percent_lost_is_flagged_and_all_lost_fails():
     assert len(lines) == 1 and "seed 0: lost 3.0%" in lines[0] and "more than 1%" in lines[0]
     with pytest.raises(FloatingPointError, match="1000 of 1000 sampled paths .* t = 0.5"):
         metrics.evaluate(p, ExactDraws(p, blow_up=range(1000)), **scored_against(p), **settings)
+
+
+def test_a_grid_without_psi_has_no_covariance_nor_ehrenfest_and_does_not_fail():
+    """psi not stored (store_psi=False): the metrics that need it are absent, the row is
+    scored on the rest."""
+    p = get_problem("bosons", d=2, n_steps=100)
+    sol = GridSolver(n_points=48, n_store_times=11, store_psi=False).run(p)
+    ev = metrics.evaluate(p, sol, n_eval_times=11)
+    assert "energy_drift" in ev.metrics
+    assert "ehrenfest_err" not in ev.metrics and "cov_err" not in ev.metrics
+
+
+@pytest.mark.slow
+def test_the_report_flags_a_run_that_lost_more_than_one_percent(tmp_path):
+    """A results directory on disk (test_report's synthetic rows) where DSM lost 5 % of its
+    paths and the oracle none: the built report flags DSM's run, and only it."""
+    from test_report import _row, _write
+
+    from reports import build
+
+    dsm, artifact = _row("dsm", "harmonic_1d", 1, 0)
+    dsm["lost_frac"] = artifact["row"]["lost_frac"] = 0.05
+    oracle = _row("oracle", "harmonic_1d", 1, 0)
+    oracle[0]["lost_frac"] = oracle[1]["row"]["lost_frac"] = 0.0
+    _write(tmp_path, [(dsm, artifact), oracle])
+    report = (build.build_report(tmp_path, tmp_path / "out") / "report.md").read_text()
+    flagged = [line for line in report.splitlines() if "of its sampled paths" in line]
+    assert "Flag: runs that lost sampled paths" in report
+    assert len(flagged) == 1 and "dsm on harmonic_1d, d = 1, seed 0: lost 5.0%" in flagged[0]

@@ -87,8 +87,6 @@ class GridResult:
 
     def _stored_psi(self, times: Times):
         """psi at each of ``times`` and its squared norm sum |psi|^2 (psi must be stored)."""
-        if self.psi_values is None:
-            raise ValueError("this observable needs psi (store_psi=False was set)")
         for i in self.time_indices(times):
             psi = self.psi_values[i]
             yield psi, float((psi.conj() * psi).real.sum())
@@ -98,9 +96,12 @@ class GridResult:
         for psi, norm in self._stored_psi(times):
             yield (psi.conj() * psi).real / norm
 
-    def covariance(self, times: Times) -> np.ndarray:
+    def covariance(self, times: Times) -> np.ndarray | None:
         """Covariance matrix of x, (len(times), d, d), from the pair marginals of |psi|^2
-        (rectangle rule; its diagonal is ``var``)."""
+        (rectangle rule; its diagonal is ``var``); None where psi was not stored (the
+        metric is then absent, the row not failed)."""
+        if self.psi_values is None:
+            return None
         d, axis = self.grid.d, self.grid.axis
         out = np.empty((len(np.atleast_1d(times)), d, d))
         for a, rho in enumerate(self._densities(times)):
@@ -113,18 +114,22 @@ class GridResult:
                     out[a, i, j] = out[a, j, i] = second - mean[i] * mean[j]
         return out
 
-    def mean_velocity(self, times: Times) -> np.ndarray:
+    def mean_velocity(self, times: Times) -> np.ndarray | None:
         """E[v] = <p>/m = (hbar/m) Im <psi|grad psi> / <psi|psi>, (len(times), d), with the
-        central first-derivative stencil of the solve's order."""
+        central first-derivative stencil of the solve's order; None without psi."""
+        if self.psi_values is None:
+            return None
         scale = self.problem.hbar / self.problem.m
         d = self.grid.d
         return np.stack([
             scale * (psi.conj()[None] * gradient(psi, self.grid.dx, self.order)).imag
             .reshape(d, -1).sum(-1) / norm for psi, norm in self._stored_psi(times)])
 
-    def mean_potential_gradient(self, times: Times) -> np.ndarray:
+    def mean_potential_gradient(self, times: Times) -> np.ndarray | None:
         """E[grad V] under |psi|^2, (len(times), d); grad V on the grid points is computed
-        once."""
+        once. None without psi."""
+        if self.psi_values is None:
+            return None
         if self._grad_potential is None:
             self._grad_potential = np.stack([
                 self.grid.evaluate(lambda x, k=k: np.asarray(self.problem.grad_potential(x))[..., k])
