@@ -19,7 +19,8 @@ spaced grid times by default), the same for every solver:
   ``covariance(times)`` (``CovarianceReference``); samplers per trial, density solvers through
   their own ``covariance``.
 * ehrenfest_err (reference-free, ``dsm_bench.ehrenfest``): the residuals of d<x>/dt = <v> and
-  m d<v>/dt = -<grad V>, integrated on the evaluation grid, in units of the start's width.
+  m d<v>/dt = -<grad V>, integrated on the evaluation grid, relative to the position and
+  velocity spreads.
 * lost_frac (samplers, ``dsm_bench.trial``): the largest fraction of paths lost (outside the
   box or non-finite) over time; the moments use the paths that remain.
 
@@ -46,7 +47,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dsm_bench.ehrenfest import ehrenfest_error, width_scale
+from dsm_bench.ehrenfest import ehrenfest_error
 from dsm_bench.norms import relative_frobenius_over_time, relative_l2_over_time
 from dsm_bench.pooled import TrialMoments, pooled_errors, pooled_w1_error
 from dsm_bench.schema import ESS_RELIABLE, LOST_FLAG
@@ -240,9 +241,7 @@ def _evaluate_sampler(ev: Evaluation, problem: Problem, solution, target: _Targe
         energy = trials[0].energy
         series["energy"] = energy.tolist()
         metrics["energy_drift"] = energy_drift(energy)
-        _ehrenfest(metrics, series, problem, times,
-                   [(tr.path_means["x"], tr.path_means["v"], tr.path_means["grad_v"])
-                    for tr in trials])
+        _ehrenfest(metrics, series, problem, times, [tr.path_means for tr in trials])
     if problem.d == 1:
         series["density"] = _sample_density_series(solution, target.reference, times, seed)
 
@@ -285,12 +284,10 @@ def _lost_paths(trials: list[Trial], times: np.ndarray, metrics: dict[str, Any],
 
 
 def _ehrenfest(metrics: dict[str, Any], series: dict[str, Any], problem: Problem,
-               times: np.ndarray, moments: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-               ) -> None:
+               times: np.ndarray, moments: list[dict[str, np.ndarray]]) -> None:
     """ehrenfest_err (mean over the given estimates, one per trial, and its spread) and its
     two residuals per time (``ehrenfest_x``, ``ehrenfest_v``, averaged over trials)."""
-    width = width_scale(problem)
-    errors = [ehrenfest_error(times, *m, problem.m, width) for m in moments]
+    errors = [ehrenfest_error(times, m, problem.m) for m in moments]
     values = [e["value"] for e in errors]
     metrics["ehrenfest_err"], metrics["ehrenfest_err_std"] = float(np.mean(values)), _std(values)
     for key in ("x", "v"):
@@ -322,9 +319,10 @@ def _evaluate_density(ev: Evaluation, problem: Problem, solution, target: _Targe
         series["energy"] = energy.tolist()
         metrics["energy_drift"] = energy_drift(energy)
     velocity, force = (getattr(solution, name)(times) if solution.has(name) else None
-                       for name in ("mean_velocity", "mean_potential_gradient"))
+                       for name in ("velocity_moments", "mean_potential_gradient"))
     if velocity is not None and force is not None:
-        _ehrenfest(metrics, series, problem, times, [(mean, velocity, force)])
+        _ehrenfest(metrics, series, problem, times, [{"x": mean, "var_x": var, "v": velocity[0],
+                                                      "var_v": velocity[1], "grad_v": force}])
     if problem.d > 1 and solution.has("center_of_mass_moments"):
         com_mean, com_var = solution.center_of_mass_moments(times)
         series["com_mean"], series["com_var"] = list(map(float, com_mean)), list(map(float, com_var))

@@ -71,7 +71,7 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("energy_drift", "energy drift max|E(t)-E(0)|/|E(0)|", "relative", "check", None,
            True),
     # Ehrenfest's theorem on the solution's own mean motion: no reference needed
-    Metric("ehrenfest_err", "Ehrenfest residual", "start widths, RMS over t", "check",
+    Metric("ehrenfest_err", "Ehrenfest residual", "rel. to spreads, L2 over t", "check",
            "ehrenfest_err_std"),
     # fraction of sampled paths that left the box or became non-finite, max over t: counted,
     # not fatal; not gated (a single lost path against a baseline of 0 would fail the gate)

@@ -65,8 +65,7 @@ class Trial:
     over the paths alive at each time); cov: (n_t, d, d) or None; lost: (n_t,) fraction of
     paths lost, alive: (n_t,) how many are left; sorted: the sorted samples of the W1
     coordinates (n_t, n_w1, n) or None; energy: (n_t,) or None; path_means: the first
-    chunk's E[x], E[v], E[grad V] (each (n_t, d)) for the Ehrenfest residuals, or None
-    without a drift."""
+    chunk's Ehrenfest moments (``_along_paths``), or None without a drift."""
 
     mean: np.ndarray
     var: np.ndarray
@@ -193,19 +192,20 @@ def _resample_alive(ordered: np.ndarray, alive: np.ndarray) -> None:
 def _along_paths(problem, solution, paths: np.ndarray, alive: np.ndarray,
                  times: np.ndarray) -> dict[str, Any]:
     """Along the first chunk's alive paths (at most PATH_OBSERVABLE_PATHS), with the solution's
-    drift: the stochastic-mechanics energy E(t) = E[m/2 (|u|^2 + |v|^2) + V] and the
-    Ehrenfest moments E[x], E[v], E[grad V] (the same paths for all three, so that the noise
-    of the paths cancels in the residuals)."""
+    drift: the stochastic-mechanics energy E(t) = E[m/2 (|u|^2 + |v|^2) + V] and the Ehrenfest
+    moments E[x], Var x, E[v], Var p / m^2 = E[u^2] + Var v and E[grad V], each (n_t, d) (the
+    same paths for all, so that the noise of the paths cancels in the residuals)."""
     m = min(len(paths), PATH_OBSERVABLE_PATHS)
     n_t, d = len(times), problem.d
     energy = np.full(n_t, np.nan)
-    means = {key: np.full((n_t, d), np.nan) for key in ("x", "v", "grad_v")}
+    means = {key: np.full((n_t, d), np.nan) for key in ("x", "var_x", "v", "var_v", "grad_v")}
     for k, t in enumerate(times):
         x = paths[:m, k][alive[:m, k]]
-        if not len(x):
+        if len(x) < 2:
             continue
         u, v = (np.asarray(a, dtype=float) for a in solution.drift(x, np.full(len(x), t)))
         energy[k] = stochastic_mechanics_energy(problem, x, u, v)
-        means["x"][k], means["v"][k] = x.mean(0), v.mean(0)
+        means["x"][k], means["var_x"][k] = x.mean(0), x.var(0, ddof=1)
+        means["v"][k], means["var_v"][k] = v.mean(0), (u**2).mean(0) + v.var(0, ddof=1)
         means["grad_v"][k] = np.asarray(problem.grad_potential(x), dtype=float).mean(0)
     return {"energy": energy, "path_means": means}

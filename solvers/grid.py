@@ -49,8 +49,8 @@ class GridSolution(DensitySolution):
     def covariance(self, times: np.ndarray) -> np.ndarray | None:
         return self.result.covariance(times)
 
-    def mean_velocity(self, times: np.ndarray) -> np.ndarray | None:
-        return self.result.mean_velocity(times)
+    def velocity_moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.result.velocity_moments(times)
 
     def mean_potential_gradient(self, times: np.ndarray) -> np.ndarray | None:
         return self.result.mean_potential_gradient(times)

@@ -114,16 +114,19 @@ class GridResult:
                     out[a, i, j] = out[a, j, i] = second - mean[i] * mean[j]
         return out
 
-    def mean_velocity(self, times: Times) -> np.ndarray | None:
-        """E[v] = <p>/m = (hbar/m) Im <psi|grad psi> / <psi|psi>, (len(times), d), with the
-        central first-derivative stencil of the solve's order; None without psi."""
+    def velocity_moments(self, times: Times) -> tuple[np.ndarray, np.ndarray] | None:
+        """(E[v], Var p / m^2), each (len(times), d): E[v] = <p>/m = (hbar/m) Im <psi|grad psi>
+        and <p_k^2>/m^2 = (hbar/m)^2 <d_k psi|d_k psi> over <psi|psi>, with the central
+        first-derivative stencil of the solve's order; None without psi."""
         if self.psi_values is None:
             return None
-        scale = self.problem.hbar / self.problem.m
-        d = self.grid.d
-        return np.stack([
-            scale * (psi.conj()[None] * gradient(psi, self.grid.dx, self.order)).imag
-            .reshape(d, -1).sum(-1) / norm for psi, norm in self._stored_psi(times)])
+        scale, d = self.problem.hbar / self.problem.m, self.grid.d
+        mean, var = [], []
+        for psi, norm in self._stored_psi(times):
+            grad = gradient(psi, self.grid.dx, self.order).reshape(d, -1)
+            mean.append(scale * (psi.conj().ravel()[None] * grad).imag.sum(-1) / norm)
+            var.append(scale**2 * (np.abs(grad) ** 2).sum(-1) / norm - mean[-1] ** 2)
+        return np.array(mean), np.array(var)
 
     def mean_potential_gradient(self, times: Times) -> np.ndarray | None:
         """E[grad V] under |psi|^2, (len(times), d); grad V on the grid points is computed
