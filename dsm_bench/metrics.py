@@ -15,6 +15,14 @@ spaced grid times by default), the same for every solver:
 * energy_drift: max_t |E(t) - E(0)| / |E(0)|, E(t) = E_rho[m/2 (|u|^2 + |v|^2) + V] for samplers
   with a drift, or the solution's own <psi|H|psi>.
 * com_mean_err, com_var_err: the centre of mass X_c = mean_i x_i against its exact law (bosons).
+* cov_err: ||C_hat - C||_F / ||C||_F over time, the covariance matrix, where the reference has
+  ``covariance(times)`` (``CovarianceReference``); samplers per trial, density solvers through
+  their own ``covariance``.
+* ehrenfest_err (reference-free, ``dsm_bench.ehrenfest``): the residuals of d<x>/dt = <v> and
+  m d<v>/dt = -<grad V>, integrated on the evaluation grid, relative to the position and
+  velocity spreads.
+* lost_frac (samplers, ``dsm_bench.trial``): the largest fraction of paths lost (outside the
+  box or non-finite) over time; the moments use the paths that remain.
 
 Sample-based solutions are evaluated over ``n_trials`` independent trials of ``n_samples``
 trajectories (seeds eval_seed, eval_seed + 1, ...); each metric is the mean over trials and its
@@ -35,17 +43,20 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from dsm_bench.norms import relative_l2_over_time
+from dsm_bench.ehrenfest import ehrenfest_error
+from dsm_bench.norms import relative_frobenius_over_time, relative_l2_over_time
 from dsm_bench.pooled import TrialMoments, pooled_errors, pooled_w1_error
-from dsm_bench.schema import ESS_RELIABLE
+from dsm_bench.schema import ESS_RELIABLE, LOST_FLAG
+from dsm_bench.trial import Trial, sample_trial, stochastic_mechanics_energy, wasserstein1_samples
 from reference.problems import Problem
 from solvers.base import SamplerSolution
 
 __all__ = [
+    "CovarianceReference",
     "Evaluation",
     "evaluate",
     "evaluation_times",
@@ -55,10 +66,6 @@ __all__ = [
     "stochastic_mechanics_energy",
     "energy_drift",
 ]
-
-# elements of a (chunk, n_times, d) sample block kept in memory at once
-_CHUNK_ELEMENTS = 20_000_000
-
 
 def evaluation_times(problem: Problem, n_eval_times: int = 101,
                      horizon: float | None = None) -> np.ndarray:
@@ -78,19 +85,6 @@ def evaluation_times(problem: Problem, n_eval_times: int = 101,
     return times
 
 
-def wasserstein1_samples(samples: np.ndarray, quantile: np.ndarray, *,
-                         presorted: bool = False) -> np.ndarray:
-    """W1 between empirical 1-D distributions and reference distributions.
-
-    samples: (..., n), already sorted along the last axis if ``presorted``; quantile: (..., n)
-    the reference quantile function at the levels (i - 1/2)/n, i = 1..n. Uses
-    W1 = int_0^1 |Q_emp(q) - Q_ref(q)| dq with the midpoint rule on each level interval, whose
-    error is far below the sampling noise O(sigma / sqrt(n)).
-    """
-    ordered = samples if presorted else np.sort(samples, axis=-1)
-    return np.abs(ordered - quantile).mean(axis=-1)
-
-
 def wasserstein1_densities(x: np.ndarray, density_a: np.ndarray, density_b: np.ndarray) -> np.ndarray:
     """W1 = int |F_a - F_b| dx between 1-D densities on the uniform grid x (last axis).
 
@@ -108,12 +102,6 @@ def wasserstein1_densities(x: np.ndarray, density_a: np.ndarray, density_b: np.n
 
     gap = np.abs(cdf(density_a) - cdf(density_b))
     return 0.5 * dx * (gap[..., 1:] + gap[..., :-1]).sum(-1)
-
-
-def stochastic_mechanics_energy(problem: Problem, x: np.ndarray, u: np.ndarray, v: np.ndarray) -> float:
-    """E = E_rho[ m/2 (|u|^2 + |v|^2) + V(x) ] from samples x ~ rho and drifts at them."""
-    kinetic = 0.5 * problem.m * ((u**2).sum(-1) + (v**2).sum(-1))
-    return float(np.mean(kinetic + problem.potential(x)))
 
 
 def energy_drift(energy: np.ndarray) -> float:
@@ -182,26 +170,42 @@ def evaluate(
     return ev
 
 
+class CovarianceReference(Protocol):
+    """What ``cov_err`` reads of a reference (``ExactReference``, ``ProductReference``, a grid
+    solution, any reference that knows its correlations): the covariance matrix of x at
+    ``times`` (on the problem's time grid), shape (n_times, d, d). A reference without it, or
+    whose covariance is None (a grid that kept no psi), has no ``cov_err``. A density
+    solution offers the same method for its own covariance."""
+
+    def covariance(self, times: np.ndarray) -> np.ndarray | None: ...
+
+
 @dataclass
 class _Target:
-    """The reference at the evaluation times: its moments (n_times, d) and, for W1, the
-    first ``n_w1`` coordinates."""
+    """The reference at the evaluation times: its moments (n_times, d), its covariance
+    (n_times, d, d) where it has one, and, for W1, the first ``n_w1`` coordinates."""
 
     reference: Any
     times: np.ndarray
     n_w1: int
     mean: np.ndarray | None = None
     var: np.ndarray | None = None
+    cov: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.reference is not None:
             self.mean, self.var = self.reference.moments(self.times)
+            # a reference without a covariance (or whose covariance is None: a grid that
+            # kept no psi) has no cov_err: it is never made up
+            if callable(getattr(self.reference, "covariance", None)):
+                cov = self.reference.covariance(self.times)
+                self.cov = None if cov is None else np.asarray(cov, dtype=float)
 
 
 def _evaluate_sampler(ev: Evaluation, problem: Problem, solution, target: _Target,
                       n_samples: int, n_trials: int, seed: int) -> None:
-    """Moments, W1 and energy of a sampler, from ``n_trials`` independent trials of
-    ``n_samples`` paths (seeds seed, seed + 1, ...)."""
+    """Moments, covariance, W1, lost paths, energy and Ehrenfest residuals of a sampler, from
+    ``n_trials`` independent trials of ``n_samples`` paths (seeds seed, seed + 1, ...)."""
     metrics, series, times = ev.metrics, ev.series, target.times
     metrics.update(n_samples=n_samples, n_trials=n_trials)
     ref_quantile = None
@@ -209,44 +213,85 @@ def _evaluate_sampler(ev: Evaluation, problem: Problem, solution, target: _Targe
         ref_quantile = _reference_quantiles(target.reference, times, n_samples, target.n_w1)
     trials, quantile_sum = [], None
     for k in range(n_trials):
-        trial = _sample_trial(problem, solution, times, n_samples, seed + k, target.n_w1,
-                              ref_quantile)
-        ordered = trial.pop("sorted")
+        trial = sample_trial(problem, solution, times, n_samples, seed + k, target.n_w1,
+                             ref_quantile, want_cov=target.cov is not None)
+        ordered, trial.sorted = trial.sorted, None
         # the first trial's block becomes the running sum: one block held beside the next
         if quantile_sum is None:
             quantile_sum = ordered
         elif ordered is not None:
             quantile_sum += ordered
         trials.append(trial)
-    means = np.stack([tr["mean"] for tr in trials])
-    variances = np.stack([tr["var"] for tr in trials])
+    means = np.stack([tr.mean for tr in trials])
+    variances = np.stack([tr.var for tr in trials])
     series.update(
         mean=means.mean((0, 2)).tolist(),
         var=variances.mean((0, 2)).tolist(),
         mean_spread=means.mean(2).std(0).tolist() if n_trials > 1 else None,
         var_spread=variances.mean(2).std(0).tolist() if n_trials > 1 else None,
     )
+    ev.notes.extend(_lost_paths(trials, times, metrics, series))
     if problem.d > 1:
-        series["com_mean"] = np.mean([tr["com_mean"] for tr in trials], 0).tolist()
-        series["com_var"] = np.mean([tr["com_var"] for tr in trials], 0).tolist()
+        series["com_mean"] = np.mean([tr.com_mean for tr in trials], 0).tolist()
+        series["com_var"] = np.mean([tr.com_var for tr in trials], 0).tolist()
     if target.reference is not None:
-        pooled = TrialMoments.from_trials(means, variances, target.mean, target.var,
-                                          problem.exchangeable_coordinates)
-        series.update(pooled.to_series())
-        metrics.update(pooled_errors(pooled))
-        _trial_errors(metrics, "mean_err", [relative_l2_over_time(m, target.mean) for m in means])
-        _trial_errors(metrics, "var_err", [relative_l2_over_time(v, target.var) for v in variances])
-        w1 = [float(tr["w1"]) for tr in trials]
-        metrics["w1_err"], metrics["w1_err_std"] = float(np.mean(w1)), _std(w1)
-        quantile_sum /= n_trials
-        metrics["w1_err_pooled"] = pooled_w1_error(quantile_sum, ref_quantile,
-                                                   problem.exchangeable_coordinates)
+        _sampler_errors(metrics, series, problem, target, trials, quantile_sum / n_trials,
+                        ref_quantile)
     if solution.has("drift"):
-        energy = trials[0]["energy"]
+        energy = trials[0].energy
         series["energy"] = energy.tolist()
         metrics["energy_drift"] = energy_drift(energy)
+        _ehrenfest(metrics, series, problem, times, [tr.path_means for tr in trials])
     if problem.d == 1:
         series["density"] = _sample_density_series(solution, target.reference, times, seed)
+
+
+def _sampler_errors(metrics: dict[str, Any], series: dict[str, Any], problem: Problem,
+                    target: _Target, trials: list[Trial], quantile_mean: np.ndarray,
+                    ref_quantile: np.ndarray) -> None:
+    """The errors of a sampler's trials against the reference: per trial (mean and spread)
+    and pooled over trials."""
+    means = np.stack([tr.mean for tr in trials])
+    variances = np.stack([tr.var for tr in trials])
+    pooled = TrialMoments.from_trials(means, variances, target.mean, target.var,
+                                      problem.exchangeable_coordinates)
+    series.update(pooled.to_series())
+    metrics.update(pooled_errors(pooled))
+    _trial_errors(metrics, "mean_err", [relative_l2_over_time(m, target.mean) for m in means])
+    _trial_errors(metrics, "var_err", [relative_l2_over_time(v, target.var) for v in variances])
+    if target.cov is not None:
+        cov = [relative_frobenius_over_time(tr.cov, target.cov) for tr in trials]
+        metrics["cov_err"], metrics["cov_err_std"] = float(np.mean(cov)), _std(cov)
+    w1 = [float(tr.w1) for tr in trials]
+    metrics["w1_err"], metrics["w1_err_std"] = float(np.mean(w1)), _std(w1)
+    metrics["w1_err_pooled"] = pooled_w1_error(quantile_mean, ref_quantile,
+                                               problem.exchangeable_coordinates)
+
+
+def _lost_paths(trials: list[Trial], times: np.ndarray, metrics: dict[str, Any],
+                series: dict[str, Any]) -> list[str]:
+    """``lost_frac``: the largest fraction of paths lost (outside the box or non-finite) over
+    the evaluation times, pooled over trials; the fraction per time in ``series["lost_frac"]``;
+    a note for the row's message above ``LOST_FLAG``."""
+    lost = np.mean([tr.lost for tr in trials], axis=0)
+    series["lost_frac"] = lost.tolist()
+    metrics["lost_frac"] = float(lost.max())
+    if lost.max() <= LOST_FLAG:
+        return []
+    j = int(np.argmax(lost))
+    return [f"lost {lost[j]:.1%} of its sampled paths by t={times[j]:g} (outside the box or "
+            "non-finite); its moments use the paths that remain"]
+
+
+def _ehrenfest(metrics: dict[str, Any], series: dict[str, Any], problem: Problem,
+               times: np.ndarray, moments: list[dict[str, np.ndarray]]) -> None:
+    """ehrenfest_err (mean over the given estimates, one per trial, and its spread) and its
+    two residuals per time (``ehrenfest_x``, ``ehrenfest_v``, averaged over trials)."""
+    errors = [ehrenfest_error(times, m, problem.m) for m in moments]
+    values = [e["value"] for e in errors]
+    metrics["ehrenfest_err"], metrics["ehrenfest_err_std"] = float(np.mean(values)), _std(values)
+    for key in ("x", "v"):
+        series[f"ehrenfest_{key}"] = np.mean([e[f"{key}_t"] for e in errors], 0).tolist()
 
 
 def _evaluate_density(ev: Evaluation, problem: Problem, solution, target: _Target,
@@ -265,10 +310,19 @@ def _evaluate_density(ev: Evaluation, problem: Problem, solution, target: _Targe
         metrics["w1_err"] = _density_w1(problem, solution, target.reference, times,
                                         target.n_w1, density_points)
         metrics["w1_err_std"] = 0.0
+        cov = solution.covariance(times) if solution.has("covariance") else None
+        if target.cov is not None and cov is not None:
+            metrics["cov_err"] = relative_frobenius_over_time(cov, target.cov)
+            metrics["cov_err_std"] = 0.0
     if solution.has("energy"):
         energy = np.asarray(solution.energy(times))
         series["energy"] = energy.tolist()
         metrics["energy_drift"] = energy_drift(energy)
+    velocity, force = (getattr(solution, name)(times) if solution.has(name) else None
+                       for name in ("velocity_moments", "mean_potential_gradient"))
+    if velocity is not None and force is not None:
+        _ehrenfest(metrics, series, problem, times, [{"x": mean, "var_x": var, "v": velocity[0],
+                                                      "var_v": velocity[1], "grad_v": force}])
     if problem.d > 1 and solution.has("center_of_mass_moments"):
         com_mean, com_var = solution.center_of_mass_moments(times)
         series["com_mean"], series["com_var"] = list(map(float, com_mean)), list(map(float, com_var))
@@ -334,72 +388,6 @@ def _reference_quantiles(reference, times: np.ndarray, n: int, n_coords: int) ->
     for idx in np.ndindex(*rho.shape[:-1]):
         out[idx] = np.interp(levels, cdf[idx], x)
     return out
-
-
-def _sample_trial(problem, solution, times, n, seed, n_w1, ref_quantile) -> dict[str, Any]:
-    """One sampling trial: moments streamed over memory-bounded chunks of trajectories.
-
-    With a reference, also its W1 and its sorted samples of the first n_w1 coordinates,
-    ``sorted`` (n_times, n_w1, n), for the pooled W1 (None without a reference)."""
-    d, n_t = problem.d, len(times)
-    chunk = max(1, min(n, _CHUNK_ELEMENTS // (n_t * d)))
-    total = np.zeros((n_t, d))
-    total_sq = np.zeros((n_t, d))
-    com_total = np.zeros(n_t)
-    com_total_sq = np.zeros(n_t)
-    want_w1 = ref_quantile is not None
-    w1_samples = np.empty((n_t, n_w1, n) if want_w1 else (n_t, 0, n))
-    energy_parts = []
-    want_energy = solution.has("drift")
-    seeds = np.random.SeedSequence(seed).spawn((n + chunk - 1) // chunk)
-    start = 0
-    for child in seeds:
-        size = min(chunk, n - start)
-        paths = np.asarray(solution.sample(size, int(child.generate_state(1)[0]), times), dtype=float)
-        if paths.shape != (size, n_t, d):
-            raise ValueError(f"sample() returned shape {paths.shape}, expected {(size, n_t, d)}")
-        if not np.isfinite(paths).all():
-            raise FloatingPointError("sampled trajectories contain NaN or Inf")
-        total += paths.sum(0)
-        total_sq += (paths**2).sum(0)
-        com = paths.mean(-1)
-        com_total += com.sum(0)
-        com_total_sq += (com**2).sum(0)
-        if want_w1:
-            w1_samples[..., start:start + size] = paths[:, :, :n_w1].transpose(1, 2, 0)
-        if want_energy and start == 0:
-            energy_parts = _energy_along_paths(problem, solution, paths, times)
-        start += size
-    mean = total / n
-    var = (total_sq / n - mean**2) * n / max(n - 1, 1)
-    com_mean = com_total / n
-    w1 = np.nan
-    if want_w1:
-        w1_samples.sort(axis=-1)  # in place: the sorted block is returned for the pooled W1
-        # one time at a time (equal blocks, so the mean of means is the mean)
-        w1 = float(np.mean([wasserstein1_samples(w1_samples[j], ref_quantile[j], presorted=True).mean()
-                            for j in range(n_t)]))
-    out = {
-        "mean": mean,
-        "var": var,
-        "com_mean": com_mean,
-        "com_var": (com_total_sq / n - com_mean**2) * n / max(n - 1, 1),
-        "energy": np.asarray(energy_parts) if want_energy else None,
-        "w1": w1,
-        "sorted": w1_samples if want_w1 else None,
-    }
-    return out
-
-
-def _energy_along_paths(problem, solution, paths: np.ndarray, times: np.ndarray) -> list[float]:
-    """E(t) from the first chunk's samples (at most 10^4 per time) and the learned drifts."""
-    x_all = paths[: min(len(paths), 10_000)]
-    energies = []
-    for k, t in enumerate(times):
-        x = x_all[:, k, :]
-        u, v = solution.drift(x, np.full(len(x), t))
-        energies.append(stochastic_mechanics_energy(problem, x, np.asarray(u), np.asarray(v)))
-    return energies
 
 
 def _density_w1(problem, solution, reference, times, n_coords, n_points) -> float:
@@ -480,7 +468,9 @@ def _sample_density_series(solution, reference, times, seed) -> dict[str, Any]:
     x = 0.5 * (edges[1:] + edges[:-1])
     sub = times[:: max(1, len(times) // 50)]
     paths = np.asarray(solution.sample(10_000, seed, sub), dtype=float)[:, :, 0]
-    rho = np.stack([np.histogram(paths[:, k], bins=edges, density=False)[0] for k in range(len(sub))])
+    # lost paths (non-finite) are left out; out-of-box ones fall outside the bins
+    rho = np.stack([np.histogram(paths[np.isfinite(paths[:, k]), k], bins=edges)[0]
+                    for k in range(len(sub))])
     rho = rho / (len(paths) * (edges[1] - edges[0]))
     ref = reference.marginal_density(x, sub)[:, 0] if reference is not None else None
     return {"x": x.tolist(), "times": sub.tolist(), "rho": rho.tolist(),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["reference_scale", "relative_l2_batch", "relative_l2_over_time"]
+__all__ = ["reference_scale", "relative_frobenius_over_time", "relative_l2_batch",
+           "relative_l2_over_time"]
 
 
 def _zero_reference(norm: np.ndarray, estimate: np.ndarray | None) -> np.ndarray:
@@ -44,3 +45,15 @@ def relative_l2_over_time(estimate: np.ndarray, reference: np.ndarray) -> tuple[
     zero = _zero_reference(np.linalg.norm(ref, axis=0), est)
     kind = "absolute" if zero.all() else ("relative" if not zero.any() else "mixed")
     return float(relative_l2_batch(est[None], ref)[0]), kind
+
+
+def relative_frobenius_over_time(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """||C_hat - C||_{t,F} / ||C||_{t,F} for matrices over time (T, d, d): the relative L2
+    over time of the Frobenius norms, sqrt(sum_t ||dC(t)||_F^2 / sum_t ||C(t)||_F^2). Not an
+    average over entries: the off-diagonal entries of a diagonal reference are 0, and a
+    relative error per entry would have no denominator there."""
+    est, ref = np.asarray(estimate, float), np.asarray(reference, float)
+    if est.shape != ref.shape or est.ndim != 3:
+        raise ValueError(f"shape mismatch: estimate {est.shape} vs reference {ref.shape} "
+                         "(both (n_times, d, d))")
+    return float(np.linalg.norm(est - ref) / np.linalg.norm(ref))

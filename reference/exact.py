@@ -67,6 +67,7 @@ __all__ = [
     "center_of_mass_variance",
     "initial_energy",
     "brownian_spreading_variance",
+    "diagonal_covariance",
 ]
 
 
@@ -235,6 +236,16 @@ def _center_of_mass_packet(problem: Packet) -> Packet:
                            mu0=float(np.mean(problem.mu0)), options={**problem.options, "g": 0.0})
 
 
+def diagonal_covariance(var: np.ndarray) -> np.ndarray:
+    """The covariance matrices (n_times, d, d) of independent coordinates with variances
+    ``var`` (n_times, d)."""
+    var = np.asarray(var, dtype=float)
+    out = np.zeros(var.shape + var.shape[-1:])
+    idx = np.arange(var.shape[-1])
+    out[:, idx, idx] = var
+    return out
+
+
 def initial_energy(problem: Packet) -> float:
     """E(0) = <psi_0|H|psi_0> for the Gaussian start, with interaction:
 
@@ -273,6 +284,11 @@ class ExactReference:
     def center_of_mass_moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = np.asarray(times, dtype=float)
         return center_of_mass_mean(self.problem, t), center_of_mass_variance(self.problem, t)
+
+    def covariance(self, times: np.ndarray) -> np.ndarray:
+        """Covariance matrix of x, (n_times, d, d): diagonal, since without interaction the
+        packet is a product of independent coordinates."""
+        return diagonal_covariance(self.moments(times)[1])
 
     def marginal_density(self, x: np.ndarray, times: np.ndarray) -> np.ndarray:
         """1-D marginal densities on the points x, shape (n_times, d, len(x))."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reference.arrays import array_namespace, like
+from reference.exact import diagonal_covariance
 
 __all__ = ["Line", "ProductReference", "split_step_line"]
 
@@ -95,7 +96,7 @@ def split_step_line(potential: Callable[[np.ndarray], np.ndarray], psi0: np.ndar
 
 class ProductReference:
     """The product of one 1-D ``Line`` in d coordinates, with the ``ExactReference``
-    interface: ``moments``, ``marginal_density``, ``marginal_quantile``, ``drift``,
+    interface: ``moments``, ``covariance``, ``marginal_density``, ``marginal_quantile``, ``drift``,
     ``sample_density`` and ``energy``. ``potential`` is V1 (for the energy)."""
 
     def __init__(self, line: Line, d: int, potential: Callable[[np.ndarray], np.ndarray]):
@@ -118,6 +119,10 @@ class ProductReference:
         i = self.line.index(times)
         return (np.repeat(self._mean[i][:, None], self.d, 1),
                 np.repeat(self._var[i][:, None], self.d, 1))
+
+    def covariance(self, times: np.ndarray) -> np.ndarray:
+        """(n_times, d, d): diagonal, the coordinates of a product state are independent."""
+        return diagonal_covariance(self.moments(times)[1])
 
     def marginal_density(self, x: np.ndarray, times: np.ndarray) -> np.ndarray:
         """(n_times, d, len(x)), linear interpolation of rho_1 on the fine grid."""

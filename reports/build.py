@@ -185,6 +185,10 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
                       "noise draw, pooled over trials (never negative; 95% paired bootstrap "
                       "interval over trials; docs/metrics.md):")
         doc.bullets(model)
+    lost = tables_.lost_path_lines(table)
+    if lost:
+        doc.heading("Flag: runs that lost sampled paths", 3)
+        doc.bullets(lost)
     rest = [f for f in writer.figures if f not in headline]
 
     def section(record: figures_.FigureRecord) -> str:  # the longest prefix that matches

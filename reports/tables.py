@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 
 from dsm_bench.pooled import Excess
-from dsm_bench.schema import Status
+from dsm_bench.schema import LOST_FLAG, Status
 from reports.data import power_law_exponent, select_dims
 from reports.published import published_for
 from reports.style import FLOOR_WORDS, SolverStyles, dimension_symbol
 
 __all__ = ["Table", "build_tables", "excess_of", "format_excess", "format_pm", "format_number",
-           "latex_table", "summary_table"]
+           "latex_table", "lost_path_lines", "summary_table"]
 
 
 def format_number(value: Any, digits: int = 3) -> str:
@@ -378,6 +378,19 @@ def scaling_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
         "successful run; mean over seeds, memory the maximum). Wall times were measured on "
         "shared machines: exponents are more robust than absolute values.",
         numbers, display)
+
+
+def lost_path_lines(table: pd.DataFrame) -> list[str]:
+    """A flag, in words, for every ok run that lost more than ``LOST_FLAG`` of its sampled
+    paths (outside the box or non-finite): its moments rest on the paths that remain."""
+    if "lost_frac" not in table:
+        return []
+    lost = table[(table["status"] == Status.OK) & (table["lost_frac"] > LOST_FLAG)]
+    return [f"{row['solver']} on {row['problem']}, {dimension_symbol(row['problem'])} = "
+            f"{int(row['d'])}, seed {int(row['seed'])}: lost {row['lost_frac']:.1%} of its "
+            "sampled paths (outside the box or non-finite), more than "
+            f"{LOST_FLAG:.0%}; its moments use the paths that remain"
+            for row in lost.to_dict("records")]
 
 
 def runs_table(table: pd.DataFrame) -> Table:

@@ -45,6 +45,16 @@ class GridSolution(DensitySolution):
     def center_of_mass_moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.result.center_of_mass_moments(times)
 
+    # these three need psi: None where it was not stored (the metrics are then absent)
+    def covariance(self, times: np.ndarray) -> np.ndarray | None:
+        return self.result.covariance(times)
+
+    def velocity_moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.result.velocity_moments(times)
+
+    def mean_potential_gradient(self, times: np.ndarray) -> np.ndarray | None:
+        return self.result.mean_potential_gradient(times)
+
     def psi(self, times: np.ndarray) -> np.ndarray:
         return self.result.psi(times)
 

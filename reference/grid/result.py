@@ -56,6 +56,7 @@ class GridResult:
     method: str
     substeps: int
     _fields: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _grad_potential: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ lookup
     def time_indices(self, times: Times) -> np.ndarray:
@@ -83,6 +84,61 @@ class GridResult:
 
     def energy(self, times: Times) -> np.ndarray:
         return self.energy_values[self.time_indices(times)]
+
+    def _stored_psi(self, times: Times):
+        """psi at each of ``times`` and its squared norm sum |psi|^2 (psi must be stored)."""
+        for i in self.time_indices(times):
+            psi = self.psi_values[i]
+            yield psi, float((psi.conj() * psi).real.sum())
+
+    def _densities(self, times: Times):
+        """|psi|^2 normalised to sum 1 at each of ``times``."""
+        for psi, norm in self._stored_psi(times):
+            yield (psi.conj() * psi).real / norm
+
+    def covariance(self, times: Times) -> np.ndarray | None:
+        """Covariance matrix of x, (len(times), d, d), from the pair marginals of |psi|^2
+        (rectangle rule; its diagonal is ``var``); None where psi was not stored (the
+        metric is then absent, the row not failed)."""
+        if self.psi_values is None:
+            return None
+        d, axis = self.grid.d, self.grid.axis
+        out = np.empty((len(np.atleast_1d(times)), d, d))
+        for a, rho in enumerate(self._densities(times)):
+            mean = np.array([axis @ rho.sum(axis=tuple(b for b in range(d) if b != k))
+                             for k in range(d)])
+            for i in range(d):
+                for j in range(i, d):
+                    pair = rho.sum(axis=tuple(b for b in range(d) if b not in (i, j)))
+                    second = axis**2 @ pair if i == j else axis @ pair @ axis
+                    out[a, i, j] = out[a, j, i] = second - mean[i] * mean[j]
+        return out
+
+    def velocity_moments(self, times: Times) -> tuple[np.ndarray, np.ndarray] | None:
+        """(E[v], Var p / m^2), each (len(times), d): E[v] = <p>/m = (hbar/m) Im <psi|grad psi>
+        and <p_k^2>/m^2 = (hbar/m)^2 <d_k psi|d_k psi> over <psi|psi>, with the central
+        first-derivative stencil of the solve's order; None without psi."""
+        if self.psi_values is None:
+            return None
+        scale, d = self.problem.hbar / self.problem.m, self.grid.d
+        mean, var = [], []
+        for psi, norm in self._stored_psi(times):
+            grad = gradient(psi, self.grid.dx, self.order).reshape(d, -1)
+            mean.append(scale * (psi.conj().ravel()[None] * grad).imag.sum(-1) / norm)
+            var.append(scale**2 * (np.abs(grad) ** 2).sum(-1) / norm - mean[-1] ** 2)
+        return np.array(mean), np.array(var)
+
+    def mean_potential_gradient(self, times: Times) -> np.ndarray | None:
+        """E[grad V] under |psi|^2, (len(times), d); grad V on the grid points is computed
+        once. None without psi."""
+        if self.psi_values is None:
+            return None
+        if self._grad_potential is None:
+            self._grad_potential = np.stack([
+                self.grid.evaluate(lambda x, k=k: np.asarray(self.problem.grad_potential(x))[..., k])
+                for k in range(self.grid.d)])
+        return np.stack([(self._grad_potential * rho[None]).reshape(self.grid.d, -1).sum(-1)
+                         for rho in self._densities(times)])
 
     def psi(self, times: Times) -> np.ndarray:
         """psi on the grid at stored times, (len(times), *grid.shape), normalised so that
