@@ -122,3 +122,18 @@ def test_a_bad_dimension_exits_2_naming_the_range(capsys):
     assert main(["solve", "grid", "henon_heiles", "--d", "1", "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert "2 <= d <= 100" in err and len(err.splitlines()) == 1
+
+
+def test_a_grid_rows_series_carries_the_autocorrelation():
+    from dsm_bench.metrics import evaluate
+    from solvers import get_solver
+
+    problem = HenonHeiles(d=2, n_steps=500)
+    solution = get_solver("grid", n_points=48).run(problem)
+    series = evaluate(problem, solution, reference_kind="self").series
+    c = solution.result.autocorrelation(np.asarray(series["times"]))
+    assert series["autocorrelation"][0] == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(series["autocorrelation"], np.abs(c))
+    np.testing.assert_allclose(series["autocorrelation_re"], c.real)
+    np.testing.assert_allclose(series["autocorrelation_im"], c.imag)
+    assert min(series["autocorrelation"]) < 0.1  # it decays between recurrences
