@@ -323,6 +323,10 @@ def _evaluate_density(ev: Evaluation, problem: Problem, solution, target: _Targe
     if velocity is not None and force is not None:
         _ehrenfest(metrics, series, problem, times, [{"x": mean, "var_x": var, "v": velocity[0],
                                                       "var_v": velocity[1], "grad_v": force}])
+    if solution.has("autocorrelation"):  # C(t) = <psi_0|psi(t)>: |C| and its parts
+        c = np.asarray(solution.autocorrelation(times))
+        series.update(autocorrelation=np.abs(c).tolist(), autocorrelation_re=c.real.tolist(),
+                      autocorrelation_im=c.imag.tolist())
     if problem.d > 1 and solution.has("center_of_mass_moments"):
         com_mean, com_var = solution.center_of_mass_moments(times)
         series["com_mean"], series["com_var"] = list(map(float, com_mean)), list(map(float, com_var))

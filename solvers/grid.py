@@ -58,6 +58,10 @@ class GridSolution(DensitySolution):
     def psi(self, times: np.ndarray) -> np.ndarray:
         return self.result.psi(times)
 
+    def autocorrelation(self, times: np.ndarray) -> np.ndarray:
+        """C(t) = <psi_0|psi(t)>, complex (``reference.grid.GridResult.autocorrelation``)."""
+        return self.result.autocorrelation(times)
+
 
 def _auto_substeps(problem: Problem) -> int:
     """1-D: a CN step of tau <= 2.5e-4 (4 substeps of dt = 1e-3: the time error of harmonic_1d

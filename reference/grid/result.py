@@ -32,7 +32,8 @@ class GridResult:
     """psi-derived observables at the stored times (and psi itself unless store_psi=False).
 
     Arrays: ``times`` (n_t,), ``mean``/``var`` (n_t, d), ``marginals`` (n_t, d, n),
-    ``com_mean``/``com_var`` (n_t,), ``energy_values`` (n_t,), ``norm`` (n_t,), ``psi_values``
+    ``com_mean``/``com_var`` (n_t,), ``energy_values`` (n_t,), ``norm`` (n_t,),
+    ``autocorrelation_values`` (n_t, complex: C(t) = <psi_0|psi(t)>), ``psi_values``
     (n_t, *grid.shape) or None.
     """
 
@@ -47,6 +48,7 @@ class GridResult:
     com_var: np.ndarray
     energy_values: np.ndarray
     norm: np.ndarray
+    autocorrelation_values: np.ndarray
     psi_values: np.ndarray | None
     n_steps: int
     max_norm_change: float
@@ -139,6 +141,9 @@ class GridResult:
                 for k in range(self.grid.d)])
         return np.stack([(self._grad_potential * rho[None]).reshape(self.grid.d, -1).sum(-1)
                          for rho in self._densities(times)])
+    def autocorrelation(self, times: Times) -> np.ndarray:
+        """C(t) = <psi_0|psi(t)> at stored times, complex, with psi_0 as the grid holds it."""
+        return self.autocorrelation_values[self.time_indices(times)]
 
     def psi(self, times: Times) -> np.ndarray:
         """psi on the grid at stored times, (len(times), *grid.shape), normalised so that

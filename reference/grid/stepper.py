@@ -246,8 +246,10 @@ def default_store_indices(n_steps: int, n_store_times: int = 101,
     return np.unique(np.round(np.linspace(0, n_steps, n_store_times)).astype(int))
 
 
-def _observables(prop: CrankNicolson, psi: np.ndarray) -> dict[str, Any]:
-    """Normalised 1-D marginals, moments, centre-of-mass moments, energy and norm of psi."""
+def _observables(prop: CrankNicolson, psi: np.ndarray, psi0: np.ndarray) -> dict[str, Any]:
+    """Normalised 1-D marginals, moments, centre-of-mass moments, energy, norm of psi, and
+    the autocorrelation C = <psi_0|psi> (the Henon-Heiles literature's observable), keyed as
+    ``GridResult``'s fields."""
     grid = prop.grid
     rho = (psi.conj() * psi).real.reshape(grid.shape) * grid.cell_volume
     axis = grid.axis
@@ -275,8 +277,9 @@ def _observables(prop: CrankNicolson, psi: np.ndarray) -> dict[str, Any]:
         "var": np.diag(cov).copy(),
         "com_mean": float(mean.mean()),
         "com_var": float(cov.sum() / d**2),
-        "energy": prop.energy(psi),
+        "energy_values": prop.energy(psi),
         "norm": float(total),
+        "autocorrelation_values": complex(np.vdot(psi0, psi)) * grid.cell_volume,
     }
 
 
@@ -313,67 +316,79 @@ def solve(
     t0 = time.perf_counter()
     prop = CrankNicolson(problem, n, order=order, substeps=substeps, method=method, tol=tol,
                          predictor_order=predictor_order)
-    grid = prop.grid
-    psi = prop.initial_state()
-    n_t = len(store_idx)
-    psis = np.empty((n_t,) + grid.shape, dtype=complex) if store_psi else None
-    obs: dict[str, list] = {k: [] for k in ("marginals", "mean", "var", "com_mean", "com_var",
-                                              "energy", "norm")}
-
-    def record(slot: int) -> None:
-        for key, value in _observables(prop, psi).items():
-            obs[key].append(value)
-        if psis is not None:
-            psis[slot] = psi.reshape(grid.shape)
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=problem.n_steps, desc=f"CN {problem.name} {n}^{problem.d}", unit="step")
-    record(0)
-    max_change = 0.0
-    # the split method advances from one stored time to the next in one call (a single product
-    # per axis without interaction); the others step by step, so that time limits bite early
-    chunk = None if prop.method == "split" else 1
-    step = 0
-    for slot in range(1, n_t):
-        while step < store_idx[slot]:
-            k = store_idx[slot] - step if chunk is None else min(chunk, store_idx[slot] - step)
-            psi, change = prop.advance(psi, k * prop.substeps)
-            max_change = max(max_change, change)
-            step += k
-            if bar is not None:
-                bar.update(k)
-            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-                if bar is not None:
-                    bar.close()
-                raise TimeoutError(
-                    f"grid solve of {problem.name} d={problem.d} on {n}^{problem.d} points "
-                    f"exceeded max_seconds={max_seconds} at step {step}/{problem.n_steps}"
-                )
-        record(slot)
-    if bar is not None:
-        bar.close()
-    wall = time.perf_counter() - t0
+    run = _Run(prop, store_idx, store_psi, t0, max_seconds, progress)
+    run.propagate()
     return GridResult(
         problem=problem,
-        grid=grid,
+        grid=prop.grid,
         order=prop.order,
         times=problem.times[store_idx],
-        mean=np.array(obs["mean"]),
-        var=np.array(obs["var"]),
-        marginals=np.array(obs["marginals"]),
-        com_mean=np.array(obs["com_mean"]),
-        com_var=np.array(obs["com_var"]),
-        energy_values=np.array(obs["energy"]),
-        norm=np.array(obs["norm"]),
-        psi_values=psis,
+        **{key: np.array(values) for key, values in run.obs.items()},
+        psi_values=run.psis,
         n_steps=problem.n_steps * prop.substeps,
-        max_norm_change=max_change,
+        max_norm_change=run.max_change,
         solver_iterations=prop.stats.iterations,
         max_residual=prop.stats.max_residual,
-        wall_s=wall,
+        wall_s=time.perf_counter() - t0,
         method=prop.method,
         substeps=prop.substeps,
     )
+
+
+class _Run:
+    """One propagation of psi_0 over the stored step indices: the observables (keyed as
+    ``GridResult``'s fields) and psi at each, and the largest one-step norm change."""
+
+    def __init__(self, prop: CrankNicolson, store_idx: np.ndarray, store_psi: bool, t0: float,
+                 max_seconds: float | None, progress: bool):
+        self.prop, self.store_idx, self.t0, self.max_seconds = prop, store_idx, t0, max_seconds
+        self.psi0 = prop.initial_state()
+        shape = (len(store_idx),) + prop.grid.shape
+        self.psis = np.empty(shape, dtype=complex) if store_psi else None
+        self.obs: dict[str, list] = {}
+        self.max_change = 0.0
+        self.bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            problem = prop.problem
+            self.bar = tqdm(total=problem.n_steps, unit="step",
+                            desc=f"CN {problem.name} {prop.grid.n}^{problem.d}")
+
+    def record(self, slot: int, psi: np.ndarray) -> None:
+        for key, value in _observables(self.prop, psi, self.psi0).items():
+            self.obs.setdefault(key, []).append(value)
+        if self.psis is not None:
+            self.psis[slot] = psi.reshape(self.prop.grid.shape)
+
+    def propagate(self) -> None:
+        prop, psi = self.prop, self.psi0
+        self.record(0, psi)
+        # the split method advances from one stored time to the next in one call (a single
+        # product per axis without interaction); the others step by step, so that time
+        # limits bite early
+        chunk = None if prop.method == "split" else 1
+        step = 0
+        try:
+            for slot in range(1, len(self.store_idx)):
+                while step < self.store_idx[slot]:
+                    target = self.store_idx[slot] - step
+                    k = target if chunk is None else min(chunk, target)
+                    psi, change = prop.advance(psi, k * prop.substeps)
+                    self.max_change = max(self.max_change, change)
+                    step += k
+                    self._tick(k, step)
+                self.record(slot, psi)
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+
+    def _tick(self, k: int, step: int) -> None:
+        if self.bar is not None:
+            self.bar.update(k)
+        if self.max_seconds is not None and time.perf_counter() - self.t0 > self.max_seconds:
+            problem = self.prop.problem
+            raise TimeoutError(
+                f"grid solve of {problem.name} d={problem.d} on {self.prop.grid.n}^{problem.d} "
+                f"points exceeded max_seconds={self.max_seconds} at step "
+                f"{step}/{problem.n_steps}")

@@ -34,6 +34,7 @@ BUILTIN: dict[str, str] = {
     "double_well_rotated": "reference.problems.double_well_rotated:DoubleWellRotated",
     "cat": "reference.problems.cat:Cat",
     "harmonic_active": "reference.problems.harmonic_active:HarmonicActive",
+    "henon_heiles": "reference.problems.henon_heiles:HenonHeiles",
 }
 
 

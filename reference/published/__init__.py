@@ -1,0 +1,1 @@
+"""Published numbers that results are compared with, each module with its source."""
