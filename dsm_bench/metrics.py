@@ -14,6 +14,8 @@ spaced grid times by default), the same for every solver:
   sqrt(sum_t E|u_hat - u|^2) / sqrt(sum_t E|u|^2), with ``n_drift_samples`` exact samples a time.
 * energy_drift: max_t |E(t) - E(0)| / |E(0)|, E(t) = E_rho[m/2 (|u|^2 + |v|^2) + V] for samplers
   with a drift, or the solution's own <psi|H|psi>.
+* energy_err: max_t |E(t) - E| / |E| against the exact conserved <H> (the problem's closed
+  form, or an exact reference's).
 * com_mean_err, com_var_err: the centre of mass X_c = mean_i x_i against its exact law (bosons).
 * cov_err: ||C_hat - C||_F / ||C||_F over time, the covariance matrix, where the reference has
   ``covariance(times)`` (``CovarianceReference``); samplers per trial, density solvers through
@@ -110,6 +112,27 @@ def energy_drift(energy: np.ndarray) -> float:
     return float(np.max(np.abs(energy - energy[0])) / abs(energy[0]))
 
 
+def exact_energy(problem: Problem, reference, reference_kind: str) -> float | None:
+    """The exact conserved <H>: the problem's closed form, else an exact reference's."""
+    exact = problem.exact_energy()
+    if exact is None and reference is not None and reference_kind == "exact":
+        exact = float(reference.energy(np.zeros(1))[0])
+    return exact
+
+
+def _energy_error(metrics: dict[str, Any], series: dict[str, Any], problem: Problem, reference,
+                  reference_kind: str) -> None:
+    """energy_err = max_t |E(t) - E| / |E| against the exact <H>, where both exist."""
+    exact = exact_energy(problem, reference, reference_kind)
+    energy = series.get("energy")
+    if exact is None or energy is None or exact == 0:
+        return
+    energy = np.asarray(energy, dtype=float)
+    if np.isfinite(energy).all():
+        metrics["energy_err"] = float(np.max(np.abs(energy - exact)) / abs(exact))
+        series["exact_energy"] = exact
+
+
 @dataclass
 class Evaluation:
     metrics: dict[str, Any]
@@ -163,6 +186,7 @@ def evaluate(
     _drift_errors(metrics, ev.series, problem, solution, reference, reference_kind, times, seed,
                   n_drift_samples)
     _center_of_mass_errors(metrics, ev.series, problem)
+    _energy_error(metrics, ev.series, problem, reference, reference_kind)
     _comparison_errors(metrics, ev.series, problem, times)
     if reference is not None and reference_kind == "exact":
         ev.series["ref_energy"] = float(reference.energy(times[:1])[0])

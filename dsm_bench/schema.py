@@ -70,6 +70,9 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("v_err", "current velocity v error", "rel. L2 under rho", "error", None, True),
     Metric("energy_drift", "energy drift max|E(t)-E(0)|/|E(0)|", "relative", "check", None,
            True),
+    # the solution's energy against the exact conserved <H> (the problem's closed form, or
+    # an exact reference's): a target at every d, where no reference of psi exists
+    Metric("energy_err", "energy error max|E(t)-E|/|E|", "relative", "error"),
     # Ehrenfest's theorem on the solution's own mean motion: no reference needed
     Metric("ehrenfest_err", "Ehrenfest residual", "rel. to spreads, L2 over t", "check",
            "ehrenfest_err_std"),

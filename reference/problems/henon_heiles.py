@@ -67,7 +67,7 @@ class HenonHeiles(GaussianStart):
         kicks with the cubic coupling."""
         return 0.5 * x**2
 
-    def initial_energy(self) -> float:
+    def exact_energy(self) -> float:
         """<psi_0|H|psi_0> in closed form from the Gaussian moments (``docs/problems.md``):
         per coordinate hbar^2/(8 m s0^2) + (mu^2 + s0^2)/2, and per bond
         lambda [(mu^2 + s0^2) mu - (mu^3 + 3 mu s0^2)/3] = (2/3) lambda mu^3. At the defaults
