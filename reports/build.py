@@ -55,6 +55,8 @@ _SECTIONS = [
     ("density", "Densities over space and time"),
     ("marginals", "Marginal densities at t = 0, T/2 and T"),
     ("gallery", "The problems at t = 0, T/2 and T"),
+    ("autocorrelation", "Autocorrelation and published recurrences"),
+    ("dynamics_vs_dimension", "Energy and Ehrenfest errors vs dimension"),
     ("training", "Time to accuracy during training"),
     ("bosons", "Interacting bosons"),
 ]

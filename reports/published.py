@@ -1,4 +1,5 @@
-"""The authors' published figures (Orlova et al. 2024), shown beside this benchmark's numbers.
+"""Published figures shown beside this benchmark's numbers: the authors' (Orlova et al. 2024)
+errors, and the Henon-Heiles recurrences of Schrader, Pedersen & Kvaal (reference.published).
 
 Data about their paper, kept in this one place: keyed by (problem, d, solver registry name),
 taken from their notebooks (10 trials x 10^4 samples, relative L2 over time; docs/results.md
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PUBLISHED", "published_for"]
+from reference.published.henon_heiles import CITATION as HENON_HEILES_CITATION
+from reference.published.henon_heiles import PEAKS as HENON_HEILES_PEAKS
+
+__all__ = ["PUBLISHED", "PUBLISHED_AUTOCORRELATION", "published_for"]
 
 # "<metric>_spread": their ± where published; "approx": metrics published as "about"
 PUBLISHED: dict[tuple[str, int, str], dict[str, Any]] = {
@@ -31,3 +35,9 @@ def published_for(problem: str, d: int, solver: str) -> dict[str, Any] | None:
         return PUBLISHED.get((problem, int(d), solver))
     except (TypeError, ValueError):
         return None
+
+
+# problem -> (d -> ((t, |C(t)|) recurrence peaks), citation): published autocorrelations
+PUBLISHED_AUTOCORRELATION: dict[str, tuple[dict[int, tuple[tuple[float, float], ...]], str]] = {
+    "henon_heiles": (HENON_HEILES_PEAKS, HENON_HEILES_CITATION),
+}

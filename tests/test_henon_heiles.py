@@ -137,3 +137,25 @@ def test_a_grid_rows_series_carries_the_autocorrelation():
     np.testing.assert_allclose(series["autocorrelation_re"], c.real)
     np.testing.assert_allclose(series["autocorrelation_im"], c.imag)
     assert min(series["autocorrelation"]) < 0.1  # it decays between recurrences
+
+
+@pytest.mark.slow
+def test_the_report_draws_c_beside_the_published_peaks_and_the_energy_error(tmp_path):
+    """A real suite (the grid at d = 2 and 3 with a coarse grid, then `report`): the report
+    draws |C(t)| with the published peaks, and the energy error against d, and its tables
+    carry energy_err (the problem has no exact reference, so nothing else scores it above
+    the grid's reach)."""
+    suite = tmp_path / "hh.toml"
+    suite.write_text('name = "hh"\n[defaults]\nseeds = [0]\nthreads = 1\n'
+                     '[[runs]]\nsolvers = ["grid"]\nproblems = ["henon_heiles"]\nd = [2, 3]\n'
+                     'options.grid = { n_points = 32 }\nproblem_overrides = { n_steps = 400 }\n')
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--no-report"]) == 0
+    assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0
+    figures = tmp_path / "report" / "figures"
+    assert (figures / "autocorrelation_henon_heiles.png").is_file()
+    assert (figures / "dynamics_vs_dimension_henon_heiles.pdf").is_file()
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "published recurrence peaks (S. E. Schrader" in text
+    table = (tmp_path / "report" / "tables" / "drift_energy.csv").read_text()
+    assert "energy_err" in table.splitlines()[0]

@@ -3,6 +3,7 @@
 One module per figure family: ``dimension`` (errors vs d, fixed-d errors), ``cost`` (time and
 memory vs d), ``moments`` (mean / variance and drift errors over time), ``density`` (heat maps),
 ``marginals`` (marginal densities at t = 0, T/2, T, and the problems' gallery),
+``dynamics`` (|C(t)| beside published recurrences; energy and Ehrenfest errors vs d),
 ``training`` (time to accuracy), ``bosons``; ``common`` holds the writer and the axes helpers.
 Every drawing function takes the loaded ``Results`` and the per-configuration aggregate and
 adds its figures to a ``FigureWriter``; a figure without data is skipped with a note (never an
@@ -24,6 +25,7 @@ from reports.figures.common import FigureRecord, FigureWriter
 from reports.figures.cost import cost_vs_dimension, parse_cost_estimate
 from reports.figures.density import density_maps
 from reports.figures.dimension import error_vs_dimension, errors_fixed_dimension
+from reports.figures.dynamics import autocorrelation, dynamics_vs_dimension
 from reports.figures.marginals import marginal_densities, problem_gallery
 from reports.figures.moments import drift_errors_over_time, moments_over_time
 from reports.figures.training import total_loss, training_curves
@@ -34,7 +36,7 @@ __all__ = ["DRAWINGS", "FigureRecord", "FigureWriter", "build_all", "parse_cost_
 # in the report's order
 DRAWINGS = (error_vs_dimension, errors_fixed_dimension, cost_vs_dimension, moments_over_time,
             drift_errors_over_time, density_maps, marginal_densities, problem_gallery,
-            training_curves, bosons)
+            autocorrelation, dynamics_vs_dimension, training_curves, bosons)
 
 
 def build_all(results: Results, agg: pd.DataFrame, directory: Path) -> FigureWriter:
