@@ -336,6 +336,11 @@ class PINNSolver(Solver):
             name = {"sdgd": "SDGD", "hutchinson": "Hutchinson"}.get(method, method)
             parts.append(f"{name} Laplacian" + (f" (k = {every.get('laplacian_k')})"
                                                 if method in ("sdgd", "hutchinson") else ""))
+        # the importance-sampled moments above d = 3: how many draws per time and per marginal
+        if rest.get("is_samples") is not None:
+            parts.append(f"{rest.pop('is_samples'):,} IS draws")
+        if rest.get("marginal_samples") is not None:
+            parts.append(f"{rest.pop('marginal_samples')} draws per marginal")
         return ", ".join(p for p in (*parts, super().variant_label(rest)) if p)
 
 
