@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "double_well": "reference.problems.double_well:DoubleWell",
     "cat": "reference.problems.cat:Cat",
     "harmonic_active": "reference.problems.harmonic_active:HarmonicActive",
+    "box_well": "reference.problems.box_well:BoxWell",
 }
 
 
