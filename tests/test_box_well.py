@@ -70,6 +70,25 @@ def test_the_sampler_folds_any_overshoot_back_into_a_reflecting_box():
     assert y.item() == 1.3
 
 
+def test_odd_walls_keep_the_stencils_order_at_a_wall():
+    """On a mode of the well, sin(3 pi (x + 1) / 2) with psi' != 0 at the walls, the 8th-order
+    stencils with odd ghost values are accurate to their order; zero padding is not."""
+    from reference.grid.operators import gradient, second_difference_1d
+
+    n = 50
+    dx = 2 / (n + 1)
+    x = -1 + dx * np.arange(1, n + 1)
+    k = 3 * np.pi / 2
+    mode = np.sin(k * (x + 1))
+    errors = {}
+    for odd in (False, True):
+        slope = gradient(mode + 0j, dx, 8, odd)[0].real
+        curvature = second_difference_1d(n, 8, odd) @ mode / dx**2
+        errors[odd] = (np.abs(slope - k * np.cos(k * (x + 1))).max() / k,
+                       np.abs(curvature + k**2 * mode).max() / k**2)
+    assert max(errors[True]) < 1e-7 and min(errors[False]) > 1e-2
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("d", "points", "substeps"), [(1, 512, 4), (2, 128, 1)])
 def test_the_grid_with_walls_matches_the_eigen_expansion(d, points, substeps):

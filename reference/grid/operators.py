@@ -286,10 +286,13 @@ def interaction_potential(problem: Problem, grid: Grid, potential: np.ndarray) -
     return potential - separable.ravel()
 
 
-def gradient(psi: np.ndarray, dx: float, order: int) -> np.ndarray:
-    """Central-difference gradient of psi (zero beyond the walls), shape (d, *psi.shape)."""
+def gradient(psi: np.ndarray, dx: float, order: int, odd_walls: bool = False) -> np.ndarray:
+    """Central-difference gradient of psi (zero beyond the walls, or with ``odd_walls`` minus
+    the mirror images as in ``second_difference_1d``), shape (d, *psi.shape)."""
     b = GRADIENT_STENCILS[order]
     d = psi.ndim
+    if odd_walls:
+        return np.stack([_odd_gradient(psi, axis, b) for axis in range(d)]) / dx
     out = np.zeros((d,) + psi.shape, dtype=psi.dtype)
     n = psi.shape[0]
     for axis in range(d):
@@ -301,6 +304,19 @@ def gradient(psi: np.ndarray, dx: float, order: int) -> np.ndarray:
             out[axis][lo] += bj * psi[hi]   # + b_j f_{i+j}
             out[axis][hi] -= bj * psi[lo]   # - b_j f_{i-j}
     return out / dx
+
+
+def _odd_gradient(psi: np.ndarray, axis: int, b: tuple[float, ...]) -> np.ndarray:
+    """sum_j b_j (f_{i+j} - f_{i-j}) along ``axis`` on psi extended oddly about both walls
+    (the walls at index -1 and n, where psi = 0)."""
+    f = np.moveaxis(psi, axis, 0)
+    p = min(len(b), f.shape[0])
+    zero = np.zeros_like(f[:1])
+    padded = np.concatenate([-f[:p][::-1], zero, f, zero, -f[-p:][::-1]])
+    n, centre = f.shape[0], p + 1
+    out = sum(bj * (padded[centre + j:centre + j + n] - padded[centre - j:centre - j + n])
+              for j, bj in enumerate(b[:p], start=1))
+    return np.moveaxis(out, 0, axis)
 
 
 def _axis_slice(d: int, axis: int, start: int | None, stop: int | None) -> tuple[slice, ...]:

@@ -65,12 +65,12 @@ class BoxWell(SeparableGaussianStart):
         **standard_options(d=1, hbar=0.1, T=1.0),
         "displacement": Option(0.0, Real(), "initial mean of every coordinate"),
         "velocity": Option(2.0, Real(), "initial group velocity hbar k0 / m of every coordinate"),
-        "width": Option(0.1, Real(0, closed="neither"), "s0, the initial standard deviation"),
+        "s0": Option(0.1, Real(0, closed="neither"), "the initial standard deviation"),
     }
 
     def derive(self) -> None:
         self.mu0 = float(self.options["displacement"])
-        self.s0_sq = float(self.options["width"]) ** 2
+        self.s0_sq = float(self.options["s0"]) ** 2
         self.k0 = self.m * float(self.options["velocity"]) / self.hbar
         lo, hi = self.box
         gap = min(self.mu0 - lo, hi - self.mu0)
@@ -78,7 +78,7 @@ class BoxWell(SeparableGaussianStart):
         if gap < reach:
             raise ProblemConfigError(
                 f"{self.name}: the start's density at a wall must be below {WALL_DENSITY:g} of its "
-                f"peak: with width {math.sqrt(self.s0_sq):g} the displacement must lie in "
+                f"peak: with s0 = {math.sqrt(self.s0_sq):g} the displacement must lie in "
                 f"[{lo + reach:.3f}, {hi - reach:.3f}] (got {self.mu0:g})")
 
     # ----------------------------------------------------------------- physics
