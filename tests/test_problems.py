@@ -26,7 +26,7 @@ def test_catalogue_parameters_match_problems_md():
     assert b.box == (-1.5, 1.5) and b.grid_points[1] == 100 and b.grid_points[2] == 50
     assert set(problem_names()) == {"harmonic_1d", "harmonic_1d_phase", "harmonic",
                                     "free_singular", "bosons", "anharmonic", "double_well",
-                                    "cat", "harmonic_active", "box_well"}
+                                    "cat", "harmonic_active", "box_well", "soft_coulomb"}
 
 
 def test_bosons_stay_in_ground_state_when_hbar_changes():

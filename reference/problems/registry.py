@@ -34,6 +34,7 @@ BUILTIN: dict[str, str] = {
     "cat": "reference.problems.cat:Cat",
     "harmonic_active": "reference.problems.harmonic_active:HarmonicActive",
     "box_well": "reference.problems.box_well:BoxWell",
+    "soft_coulomb": "reference.problems.soft_coulomb:SoftCoulomb",
 }
 
 
