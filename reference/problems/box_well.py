@@ -7,13 +7,14 @@ coordinate, with L = hi - lo, the eigenstates and energies are
 
 and phi(x, t) = sum_n c_n phi_n(x) exp(-i E_n t / hbar) with c_n = <phi_n|phi_0>. The start is
 the Gaussian rho_0 = N(mu0, s0^2), S_0 = k0 x, in every coordinate, restricted to the box:
-``derive`` refuses parameters whose Gaussian density at a wall exceeds 1e-12 of its peak, so
-the restriction changes the norm by less than 1e-20 and psi_0 is continuous to 1e-6 of its
-peak amplitude at the walls. At the defaults the packet (velocity 2) reaches the wall at
-x = 1 at t = 0.5, reflects and interferes with itself there, and is back at the centre at
-T = 1. The reference is the product of the 1-D expansion in d coordinates
-(``reference.separable``); the box's faces are reflecting walls for sampled paths
-(``reflecting_box``; ``solvers.nelson``). Derivation: ``docs/problems.md``, "box_well".
+``derive`` refuses parameters whose Gaussian density at a wall exceeds 1e-19 of its peak (the
+start then lies 9.3 s0 or more from each wall), so the restriction changes the norm by less
+than 1e-20 and psi_0 is continuous to 1e-9 of its peak amplitude at the walls. At the
+defaults the packet (velocity 2) reaches the wall at x = 1 at t = 0.5, reflects and
+interferes with itself there, and is back at the centre at T = 1. The reference is the
+product of the 1-D expansion in d coordinates (``reference.separable``); the box's faces are
+reflecting walls for sampled paths (``reflecting_box``; ``solvers.nelson``). Derivation:
+``docs/problems.md``, "box_well".
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from reference.separable import Line
 __all__ = ["BoxWell", "SineLine"]
 
 # the Gaussian's density at a wall, relative to its peak, that the start may have
-WALL_DENSITY = 1e-12
+WALL_DENSITY = 1e-19
 # the largest sup-norm of the neglected modes (of phi and of phi' L / pi) the reference accepts
 TRUNCATION = 1e-8
 
