@@ -10,6 +10,11 @@ Nelson's choice). Euler-Maruyama on the problem's grid t_i = i dt:
 
     X_{i+1} = X_i + (v + nu u)(X_i, t_i) dt + sqrt(nu hbar dt / m) xi_i,   xi_i ~ N(0, I).
 
+Where the problem's box is a box of infinite walls (``Problem.reflecting_box``), a step that
+crosses a wall is reflected back into the box (``reflect_``): the exact u points away from a
+wall and grows like hbar / (m distance), so the continuous process never reaches it, but an
+Euler step of finite length can overshoot.
+
 Everything here runs without gradients and in torch, on the caller's device and dtype; the
 random numbers come from an explicit ``torch.Generator`` so that a seed fixes the paths.
 """
@@ -26,8 +31,8 @@ import torch
 
 from reference.problems import Problem
 
-__all__ = ["CPU_CHUNK", "Drift", "euler_maruyama", "sample_initial", "sample_paths", "time_indices",
-           "uses_cuda_graph"]
+__all__ = ["CPU_CHUNK", "Drift", "euler_maruyama", "reflect_", "sample_initial", "sample_paths",
+           "time_indices", "uses_cuda_graph"]
 
 # drift(x, t) -> v + nu u at points x (b, d) and one time t (a 0-d tensor); the result may be
 # a buffer the drift reuses at its next call
@@ -60,6 +65,17 @@ def sample_initial(
 ) -> torch.Tensor:
     """n samples of rho_0, (n, d), drawn from the torch ``generator``."""
     return problem.sample_initial_torch(n, generator, dtype, device)
+
+
+def reflect_(x: torch.Tensor, problem: Problem) -> torch.Tensor:
+    """Fold x into the problem's box by mirror reflection at its faces, in place, where the box
+    is reflecting (any overshoot, also one of several box widths); x unchanged otherwise."""
+    if problem.reflecting_box:
+        lo, hi = problem.box
+        width = hi - lo
+        # y = (x - lo) mod 2L lies in [0, 2L); L - |y - L| mirrors [L, 2L) back onto [0, L]
+        x.sub_(lo).remainder_(2 * width).sub_(width).abs_().neg_().add_(hi)
+    return x
 
 
 def euler_maruyama(
@@ -108,7 +124,7 @@ def euler_maruyama(
         last = max(record_list) if record_list else 0
         if workers is None:
             workers = torch.get_num_threads() if device.type == "cpu" else 1
-        with _stepper(drift, x, xi, dt, chunk, workers) as step:
+        with _stepper(drift, x, xi, dt, chunk, workers, problem) as step:
             for i in range(last):
                 torch.randn(x.shape, generator=generator, out=xi)
                 xi.mul_(noise)
@@ -120,8 +136,9 @@ def euler_maruyama(
 
 @contextlib.contextmanager
 def _stepper(drift: Drift, x: torch.Tensor, xi: torch.Tensor, dt: float, chunk: int | None,
-             workers: int) -> Iterator[Callable[[torch.Tensor], None]]:
-    """t -> one Euler-Maruyama step x <- x + dt b(x, t) + xi, in place (xi already scaled).
+             workers: int, problem: Problem) -> Iterator[Callable[[torch.Tensor], None]]:
+    """t -> one Euler-Maruyama step x <- x + dt b(x, t) + xi, in place (xi already scaled),
+    reflected into the problem's box where its faces are walls.
 
     The arithmetic is the plain step's, (x + dt b) + xi, in its order, so that a chunked,
     threaded or captured step gives the same float32 numbers. CUDA with a ``graph_safe``
@@ -140,7 +157,7 @@ def _stepper(drift: Drift, x: torch.Tensor, xi: torch.Tensor, dt: float, chunk: 
                 ) -> None:
         for xc, xic, sc in group:
             torch.mul(drift(xc, t), dt, out=sc)
-            xc.add_(sc).add_(xic)
+            reflect_(xc.add_(sc).add_(xic), problem)
 
     if uses_cuda_graph(drift, x.device):
         yield _cuda_graph(lambda t: advance(parts, t), x)

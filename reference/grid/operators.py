@@ -209,17 +209,30 @@ def check_memory(problem: Problem, n: int, need: int, max_memory_gb: float | Non
 
 
 # ----------------------------------------------------------------------------- operators
-def second_difference_1d(n: int, order: int) -> sp.csr_matrix:
-    """The 1-D stencil matrix (dimensionless: times 1/dx^2 it is d^2/dx^2), zero-padded."""
+def second_difference_1d(n: int, order: int, odd_walls: bool = False) -> sp.csr_matrix:
+    """The 1-D stencil matrix (dimensionless: times 1/dx^2 it is d^2/dx^2), zero-padded; with
+    ``odd_walls`` the values beyond a wall are instead minus their mirror images (psi odd about
+    the wall), which keeps the stencil's order where psi' does not vanish at the wall (an
+    infinite well's); zero padding is first order there. Symmetric either way."""
     c = LAPLACIAN_STENCILS[order]
     offsets = [j for j in range(-(len(c) - 1), len(c)) if abs(j) < n]
-    return sp.diags([np.full(n - abs(j), c[abs(j)]) for j in offsets], offsets, shape=(n, n),
-                    format="csr")
+    out = sp.diags([np.full(n - abs(j), c[abs(j)]) for j in offsets], offsets, shape=(n, n),
+                   format="lil")
+    if odd_walls:
+        # point i (0-based) is at i + 1 dx from the left wall: its neighbour i - j, for j >= i + 2,
+        # mirrors onto index j - i - 2 (and on the right, i + j >= n + 1 onto 2n - i - j)
+        for i in range(n):
+            for j in range(2, len(c)):
+                if j - i - 2 >= 0 and j - i - 2 < n:
+                    out[i, j - i - 2] -= c[j]
+                if 0 <= 2 * n - i - j < n and i + j >= n + 1:
+                    out[i, 2 * n - i - j] -= c[j]
+    return out.tocsr()
 
 
-def laplacian_matrix(grid: Grid, order: int) -> sp.csr_matrix:
+def laplacian_matrix(grid: Grid, order: int, odd_walls: bool = False) -> sp.csr_matrix:
     """The d-D stencil (dimensionless) as a Kronecker sum of the 1-D ones."""
-    one = second_difference_1d(grid.n, order)
+    one = second_difference_1d(grid.n, order, odd_walls)
     eye = sp.identity(grid.n, format="csr")
     total = None
     for axis in range(grid.d):
@@ -240,14 +253,14 @@ def kinetic_coefficient(problem: Problem, grid: Grid) -> float:
 def hamiltonian_matrix(problem: Problem, grid: Grid, order: int,
                        potential: np.ndarray) -> sp.csr_matrix:
     """The d-D discrete H = -kinetic * L + diag(V) (``potential``: V on the grid, flat)."""
-    lap = laplacian_matrix(grid, order)
+    lap = laplacian_matrix(grid, order, problem.reflecting_box)
     return (-kinetic_coefficient(problem, grid) * lap + sp.diags(potential)).tocsr()
 
 
 def axis_hamiltonian(problem: Problem, grid: Grid, order: int) -> np.ndarray:
     """H_k = -(hbar^2/2m) d^2/dx_k^2 + V_trap(x_k), dense n x n: the same on every axis
     (the grid and the trap are)."""
-    lap = second_difference_1d(grid.n, order).toarray()
+    lap = second_difference_1d(grid.n, order, problem.reflecting_box).toarray()
     return -kinetic_coefficient(problem, grid) * lap + np.diag(one_body_on_axis(problem, grid))
 
 
@@ -273,10 +286,13 @@ def interaction_potential(problem: Problem, grid: Grid, potential: np.ndarray) -
     return potential - separable.ravel()
 
 
-def gradient(psi: np.ndarray, dx: float, order: int) -> np.ndarray:
-    """Central-difference gradient of psi (zero beyond the walls), shape (d, *psi.shape)."""
+def gradient(psi: np.ndarray, dx: float, order: int, odd_walls: bool = False) -> np.ndarray:
+    """Central-difference gradient of psi (zero beyond the walls, or with ``odd_walls`` minus
+    the mirror images as in ``second_difference_1d``), shape (d, *psi.shape)."""
     b = GRADIENT_STENCILS[order]
     d = psi.ndim
+    if odd_walls:
+        return np.stack([_odd_gradient(psi, axis, b) for axis in range(d)]) / dx
     out = np.zeros((d,) + psi.shape, dtype=psi.dtype)
     n = psi.shape[0]
     for axis in range(d):
@@ -288,6 +304,19 @@ def gradient(psi: np.ndarray, dx: float, order: int) -> np.ndarray:
             out[axis][lo] += bj * psi[hi]   # + b_j f_{i+j}
             out[axis][hi] -= bj * psi[lo]   # - b_j f_{i-j}
     return out / dx
+
+
+def _odd_gradient(psi: np.ndarray, axis: int, b: tuple[float, ...]) -> np.ndarray:
+    """sum_j b_j (f_{i+j} - f_{i-j}) along ``axis`` on psi extended oddly about both walls
+    (the walls at index -1 and n, where psi = 0)."""
+    f = np.moveaxis(psi, axis, 0)
+    p = min(len(b), f.shape[0])
+    zero = np.zeros_like(f[:1])
+    padded = np.concatenate([-f[:p][::-1], zero, f, zero, -f[-p:][::-1]])
+    n, centre = f.shape[0], p + 1
+    out = sum(bj * (padded[centre + j:centre + j + n] - padded[centre - j:centre - j + n])
+              for j, bj in enumerate(b[:p], start=1))
+    return np.moveaxis(out, 0, axis)
 
 
 def _axis_slice(d: int, axis: int, start: int | None, stop: int | None) -> tuple[slice, ...]:

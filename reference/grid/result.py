@@ -188,7 +188,7 @@ class GridResult:
         if self.psi_values is None:
             raise ValueError("drift needs psi (store_psi=False was set)")
         psi = self.psi_values[index]
-        grad = gradient(psi, self.grid.dx, self.order)
+        grad = gradient(psi, self.grid.dx, self.order, self.problem.reflecting_box)
         rho = np.maximum((psi.conj() * psi).real, np.finfo(float).tiny)
         # grad psi / psi = conj(psi) grad psi / |psi|^2
         ratio = psi.conj()[None] * grad / rho[None]

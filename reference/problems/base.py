@@ -10,7 +10,7 @@ on a time grid of ``n_steps + 1`` points, with an initial state psi_0. A subclas
 * its facts, as class attributes: ``name``, ``label``, ``description``, ``d_range``, the
   ``dimension_symbol`` used in figures ("d", or "n" for particles), whether its coordinates
   are ``exchangeable_coordinates``, the ``box`` (per axis) and default ``grid_points`` for
-  grid and collocation methods;
+  grid and collocation methods, and whether the box is a ``reflecting_box`` of infinite walls;
 * its options, with the constraints of ``reference.options`` (``standard_options`` gives d,
   hbar, m, T and n_steps; a problem adds its own physical parameters);
 * its physics: ``potential`` and ``grad_potential`` (numpy or torch, through the array
@@ -77,6 +77,9 @@ class Problem(DeclaredOptions, ABC):
     # symmetric under permuting coordinates may declare True
     exchangeable_coordinates: ClassVar[bool] = False
     box: ClassVar[tuple[float, float]]
+    # the box's faces are infinite walls (psi = 0 on them): a sampler reflects a path that
+    # crosses one back into the box (``solvers.nelson``); False: the box is only a grid's extent
+    reflecting_box: ClassVar[bool] = False
     # default grid points per axis for d = 1, 2, 3, ... (0 or absent: no default grid)
     grid_points: ClassVar[tuple[int, ...]] = ()
     def __init__(self, **options: Any):

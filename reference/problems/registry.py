@@ -35,6 +35,8 @@ BUILTIN: dict[str, str] = {
     "cat": "reference.problems.cat:Cat",
     "harmonic_active": "reference.problems.harmonic_active:HarmonicActive",
     "henon_heiles": "reference.problems.henon_heiles:HenonHeiles",
+    "box_well": "reference.problems.box_well:BoxWell",
+    "soft_coulomb": "reference.problems.soft_coulomb:SoftCoulomb",
 }
 
 

@@ -14,7 +14,7 @@ import torch
 
 from reference.problems import Problem
 from solvers.dsm.networks import DSMNetworks
-from solvers.nelson import euler_maruyama, sample_initial
+from solvers.nelson import euler_maruyama, reflect_, sample_initial
 
 __all__ = ["training_points"]
 
@@ -52,7 +52,7 @@ def training_points(
             tau = dt * torch.rand(ts.shape, generator=generator, dtype=dtype, device=device)
             xi = torch.randn(xs.shape, generator=generator, dtype=dtype, device=device)
             noise = torch.sqrt(nu * problem.diffusion * tau)[:, None]
-            xs = xs + tau[:, None] * drift(xs, ts[:, None]) + noise * xi
+            xs = reflect_(xs + tau[:, None] * drift(xs, ts[:, None]) + noise * xi, problem)
             ts = ts + tau
         x = torch.cat([states[0], xs])
         t = torch.cat([torch.zeros(n_paths, dtype=dtype, device=device), ts])
