@@ -181,7 +181,9 @@ def test_only_selects_a_part_of_a_suite_with_the_same_config_hashes():
     # d given by the problem's default (harmonic_1d has d = 1) matches too
     one_d = full.select(parse_selection(["d=1", "solver=grid"]))
     assert {r.problem for r in one_d.runs} == {"harmonic", "harmonic_1d",
-                                               "harmonic_1d_phase", "free_singular"}
+                                               "harmonic_1d_phase", "free_singular",
+                                               "anharmonic", "double_well", "cat", "box_well",
+                                               "soft_coulomb"}
     with pytest.raises(SuiteError, match="unknown selection key 'dim'; valid keys: solver"):
         parse_selection(["dim=3"])
     with pytest.raises(SuiteError, match="malformed selection 'solver'"):
