@@ -209,10 +209,7 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
     if writer.skipped:
         doc.paragraph("Figures not drawn (no data):")
         doc.bullets(writer.skipped)
-    tuning = tuning_blocks(results.directory, out_dir, number)
-    if tuning:
-        doc.heading("Tuning", 3)
-        doc.blocks.extend(tuning)
+    doc.blocks.extend(_tuning_section(results, out_dir, number))
 
     doc.heading("Every metric")
     doc.table(_table_block(tables[0], group_header=True))
@@ -241,6 +238,12 @@ def _compose(results: Results, agg: pd.DataFrame, tables: list[tables_.Table],
         doc.heading("Notes", 3)
         doc.bullets(results.notes)
     return doc
+
+
+def _tuning_section(results: Results, out_dir: Path, number: int) -> list:
+    """The Tuning heading and its blocks (none without a tuning in the results)."""
+    blocks = tuning_blocks(results.directory, out_dir, number)
+    return [doc_.Heading("Tuning", 3), *blocks] if blocks else []
 
 
 def _opening_text(results: Results, interactive: bool) -> str:
