@@ -46,7 +46,12 @@ def test_the_gallery_shows_each_problems_reference_at_three_times(tmp_path):
         start = get_problem(name, d=1).sample_initial(200_000, 0)[:, 0]
         counts, _ = np.histogram(start, bins=np.append(x - dx / 2, x[-1] + dx / 2))
         sampled = counts / (len(start) * dx)
-        assert np.abs(sampled - rho[0]).sum() * dx < 0.03, name  # L1 distance of two laws
+        # L1 distance of the two laws against twice the histogram's own expected L1 noise,
+        # sum_i sqrt(2 p_i / (pi n)) for bin probabilities p_i (~0.03 here: at 600 bins and
+        # 2e5 samples the noise alone is that large)
+        p_bin = np.clip(rho[0] * dx, 0, None)
+        noise = np.sqrt(2 * p_bin / (np.pi * len(start))).sum()
+        assert np.abs(sampled - rho[0]).sum() * dx < 2 * noise, name
         assert np.abs(rho[1:] - rho[0]).sum(1).max() * dx > 0.1, name  # it moves
 
 
