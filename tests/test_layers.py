@@ -19,9 +19,11 @@ ALLOWED = {
     "solvers": ("reference", "solvers", "dsm_bench.schema"),
     "dsm_bench": ("reference", "solvers", "dsm_bench"),
     # the reports read tables; they also ask a solver's class how its options read in a
-    # label (solvers.base / solvers.registry), and take the problem registry's descriptions
-    "reports": ("reports", "reference.problems", "dsm_bench.schema", "dsm_bench.table",
-                "dsm_bench.pooled", "dsm_bench.model_error", "solvers.base", "solvers.registry"),
+    # label (solvers.base / solvers.registry), take the problem registry's descriptions and
+    # published data, and the tuning's own section (which reads the studies' journal)
+    "reports": ("reports", "reference.problems", "reference.published", "dsm_bench.schema",
+                "dsm_bench.table", "dsm_bench.pooled", "dsm_bench.model_error",
+                "dsm_bench.tuning.report", "solvers.base", "solvers.registry"),
     "benchmarks": ("reference", "solvers", "dsm_bench", "benchmarks", "speed"),
     "speed": ("reference", "solvers", "dsm_bench", "speed"),
 }
