@@ -50,7 +50,8 @@ class DoubleWellRotated(GaussianStart):
     }
 
     def derive(self) -> None:
-        well = self._line_problem()
+        # the 1-D double well of these options, built once: V and grad V are on hot paths
+        self.line_problem = well = self._line_problem()
         self.rotation = haar_rotation(self.d, self.options["rotation_seed"])
         # y_1 in the left well, the others on the barrier top; isotropic width, no momentum
         self.start_y = np.zeros(self.d)
@@ -64,12 +65,12 @@ class DoubleWellRotated(GaussianStart):
 
     def potential(self, x):
         y = x @ like(self.rotation, x).T
-        return self._line_problem().potential_1d(y).sum(-1)
+        return self.line_problem.potential_1d(y).sum(-1)
 
     def grad_potential(self, x):
         """grad_x sum_i V1((Q x)_i) = Q^T V1'(Q x)."""
         rotation = like(self.rotation, x)
-        return -self._line_problem().force_1d(x @ rotation.T) @ rotation
+        return -self.line_problem.force_1d(x @ rotation.T) @ rotation
 
     def reference(self) -> RotatedReference:
         return _cached_reference(json.dumps(self.config(), sort_keys=True, default=str))
@@ -85,10 +86,8 @@ def _cached_lines(config_json: str):
 @functools.lru_cache(maxsize=2)
 def _cached_reference(config_json: str) -> RotatedReference:
     problem = DoubleWellRotated.from_config(json.loads(config_json))
-    line_options = {k: v for k, v in problem.options.items()
-                    if k in DoubleWell.option_specs and k != "d"}
-    in_well, on_top = _cached_lines(json.dumps(line_options, sort_keys=True))
+    in_well, on_top = _cached_lines(json.dumps(problem.line_problem.options, sort_keys=True))
     lines = [in_well] + [on_top] * (problem.d - 1)
-    potential = problem._line_problem().potential_1d
+    potential = problem.line_problem.potential_1d
     return RotatedReference(lines, problem.rotation, [potential] * problem.d)
 
