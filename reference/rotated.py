@@ -186,12 +186,12 @@ class RotatedReference:
 def _max_deviation(part: ProductReference) -> float:
     """R: the largest distance from its mean at which the line's density exceeds TAIL times
     its peak, over all times."""
-    rho = part._rho
+    rho = part.line_density
     x = part.line.x
     above = rho > TAIL * rho.max(-1, keepdims=True)
     lo = np.where(above, x, np.inf).min(-1)
     hi = np.where(above, x, -np.inf).max(-1)
-    return float(np.max(np.maximum(part._mean - lo, hi - part._mean)))
+    return float(np.max(np.maximum(part.line_mean - lo, hi - part.line_mean)))
 
 
 def _centred_characteristic(part: ProductReference, index: int) -> tuple[float, np.ndarray]:
@@ -199,7 +199,7 @@ def _centred_characteristic(part: ProductReference, index: int) -> tuple[float, 
     and 1) at s = 0, step, 2 step, ... up to the line's Nyquist frequency, by zero-padded FFTs
     of the line's density."""
     line = part.line
-    rho, mu = part._rho[index], part._mean[index]
+    rho, mu = part.line_density[index], part.line_mean[index]
     dy = line.dx
     offset = line.x - mu
     table = np.fft.ifft(np.stack([rho, 1j * offset * rho]), TABLE_POINTS)

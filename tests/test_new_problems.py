@@ -211,3 +211,25 @@ def test_the_split_step_plugin_reaches_each_reference(name, d):
     for k in range(2):
         tolerance = np.abs(solves[0][k] - solves[1][k]).max() + CONVERGENCE * (hi - lo)
         assert np.abs(solves[1][k] - exact[k]).max() <= tolerance
+
+
+def test_the_product_drift_is_linear_interpolation_of_the_line():
+    """The separable drift indexes the uniform grid directly (no bisection): it must equal
+    ``np.interp`` of the line's velocities, beyond the grid's ends too, at one time (a
+    sampler's step) and at mixed times. Both are the same linear interpolant, so the only
+    difference is rounding (1e-12 of the largest velocity)."""
+    from reference.separable import Line, ProductReference
+
+    x = np.linspace(-8, 8, 512, endpoint=False)
+    steps = np.arange(4)
+    psi = np.exp(-(x[None] - 0.3 * steps[:, None]) ** 2 / 2 + 1j * x[None] * (1 + steps[:, None]))
+    line = Line(x=x, psi=psi, dt=0.1, hbar=1.0, m=1.0)
+    reference = ProductReference(line, 3, lambda y: 0.5 * y**2)
+    u_line, v_line = line.velocities()
+    points = np.random.default_rng(0).normal(0.0, 6.0, (900, 3))  # some beyond +-8
+    for t in (0.2, np.repeat([0.0, 0.1, 0.3], 300)):
+        at = line.index(np.broadcast_to(t, (900,)))
+        u, v = reference.drift(points, t)
+        for got, field in ((u, u_line), (v, v_line)):
+            want = np.stack([np.interp(p, x, field[i]) for p, i in zip(points, at, strict=True)])
+            assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
