@@ -8,7 +8,9 @@ density when the problem has one, else N(mu0, s0^2 I)). The drifts follow from p
     u = (hbar / 2m) grad log |psi|^2 = (hbar / m) Re(grad psi / psi),
     v = (hbar / m) Im(grad psi / psi),
 
-and the energy is E(t) = E_rho[m/2 (|u|^2 + |v|^2) + V] = <psi|H|psi> / <psi|psi>.
+and the energy is E(t) = E_rho[m/2 (|u|^2 + |v|^2) + V] = <psi|H|psi> / <psi|psi>. The same
+fields give Ehrenfest's averages (E[v] and Var p / m^2 = E[u^2 + v^2] - E[v]^2), and the rule
+gives E[grad V] and the covariance of x.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class PINNSolution(DensitySolution):
         self.marginal_samples = int(marginal_samples)
         self.marginal_points = int(marginal_points)
         self._cache: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._field_cache: dict[float, tuple[float, np.ndarray, np.ndarray]] = {}
         self._nodes: np.ndarray | None = None
         self.chunk = int(chunk)
         self.config = dict(config or {})
@@ -350,18 +353,56 @@ class PINNSolution(DensitySolution):
 
     def energy(self, times: np.ndarray) -> np.ndarray:
         """E(t) = E_{|psi|^2}[m/2 (|u|^2 + |v|^2) + V] = <psi|H|psi> / <psi|psi>."""
-        p = self.problem
-        out = np.zeros(len(times))
+        return np.array([self._field_statistics(t)[0] for t in np.asarray(times, dtype=float)])
+
+    def velocity_moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(E[v], Var p / m^2), each (len(times), d), for Ehrenfest's theorem: <p>/m = E[v]
+        (E[u] = 0) and <p_k^2>/m^2 = (hbar/m)^2 <d_k psi|d_k psi> / <psi|psi> = E[u_k^2 + v_k^2]."""
+        stats = [self._field_statistics(t) for t in np.asarray(times, dtype=float)]
+        mean = np.array([s[1] for s in stats])
+        return mean, np.array([s[2] for s in stats]) - mean**2
+
+    def mean_potential_gradient(self, times: np.ndarray) -> np.ndarray:
+        """E[grad V] under |psi|^2, (len(times), d), by the same integration rule."""
+        out = np.zeros((len(times), self.problem.d))
         for j, t in enumerate(np.asarray(times, dtype=float)):
-            x, w, u, v = self._points_weights(t, fields=True)
-            # where |psi| underflows in float32 (far tails) u = grad|psi| / |psi| is not
-            # representable; such points may be left out only while their weight is
-            # negligible (<= 1e-12 of the total), otherwise the energy is NaN
-            with np.errstate(over="ignore", invalid="ignore"):
-                local = 0.5 * p.m * ((u**2).sum(-1) + (v**2).sum(-1)) + p.potential(x)
-            held = np.isfinite(local)
-            out[j] = (w[held] @ local[held] if w[~held].sum() <= 1e-12 * w.sum() else np.nan)
+            x, w, _, _ = self._points_weights(t)
+            out[j] = w @ np.asarray(self.problem.grad_potential(x), dtype=float)
         return out
+
+    def covariance(self, times: np.ndarray) -> np.ndarray:
+        """Cov x under |psi|^2, (len(times), d, d); its diagonal is ``moments``' variance."""
+        d = self.problem.d
+        out = np.zeros((len(times), d, d))
+        for j, t in enumerate(np.asarray(times, dtype=float)):
+            x, w, _, _ = self._points_weights(t)
+            deviation = x - w @ x
+            out[j] = (deviation * w[:, None]).T @ deviation
+        return out
+
+    def _field_statistics(self, t: float) -> tuple[float, np.ndarray, np.ndarray]:
+        """(E(t), E[v], E[u^2 + v^2] per coordinate) from one autograd pass of the net over
+        the integration points, cached per time (the energy and the velocity moments read the
+        same fields). Where |psi| underflows in float32 (far tails) u = grad|psi| / |psi| is not
+        representable: such points are left out only while their weight is negligible
+        (<= 1e-12 of the total); otherwise the statistics are NaN."""
+        key = float(t)
+        if key not in self._field_cache:
+            p = self.problem
+            x, w, u, v = self._points_weights(key, fields=True)
+            with np.errstate(over="ignore", invalid="ignore"):
+                square = u**2 + v**2
+                local = 0.5 * p.m * square.sum(-1) + p.potential(x)
+            held = np.isfinite(local)
+            if w[~held].sum() <= 1e-12 * w.sum():
+                kept = w[held]
+                stats = (float(kept @ local[held]), kept @ v[held], kept @ square[held])
+            else:
+                stats = (math.nan, np.full(p.d, np.nan), np.full(p.d, np.nan))
+            if len(self._field_cache) >= 1024:  # 2 d + 1 floats a time
+                self._field_cache.clear()
+            self._field_cache[key] = stats
+        return self._field_cache[key]
 
     def center_of_mass_moments(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(E X_c, Var X_c), X_c = mean_i x_i, each (len(times),)."""
