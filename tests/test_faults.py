@@ -64,12 +64,13 @@ THREE = """
     problems = ["harmonic_1d", "harmonic_1d_phase", "free_singular"]
 """
 
-# a test plugin: a "trained" solver whose losses grow by `growth` an iteration, and which
-# writes its `checkpoint` (declared RunPath) where the run's process resolves it
+# a test plugin: a "trained" solver whose losses grow by `growth` an iteration, which
+# writes its `checkpoint` (declared RunPath) where the run's process resolves it, and whose
+# solution has NaN moments with `nan_moments` (its evaluation fails after training)
 PLUGIN = '''
 from reference.exact import ExactReference
 from solvers.base import Cost, DensitySolution, Solver
-from solvers.options import Option, Real, RunPath
+from solvers.options import Boolean, Option, Real, RunPath
 from solvers.training import TrainingLoop
 
 
@@ -77,9 +78,11 @@ class ExactSolution(DensitySolution):
     def __init__(self, problem, cost, history):
         super().__init__(problem, cost, history)
         self.reference = ExactReference(problem)
+        self.nan_moments = False
 
     def moments(self, times):
-        return self.reference.moments(times)
+        mean, var = self.reference.moments(times)
+        return (mean * float("nan"), var) if self.nan_moments else (mean, var)
 
     def marginal_density(self, x, times):
         return self.reference.marginal_density(x, times)
@@ -94,6 +97,7 @@ class Faulty(Solver):
     option_specs = {
         "checkpoint": Option("", RunPath(), "a file written at the end"),
         "growth": Option(1.0, Real(0, closed="neither"), "loss factor per iteration"),
+        "nan_moments": Option(False, Boolean(), "the solution's moments are NaN"),
     }
 
     def supports(self, problem):
@@ -110,7 +114,9 @@ class Faulty(Solver):
         if self.options["checkpoint"]:
             with open(self.options["checkpoint"], "w") as f:
                 f.write("state")
-        return ExactSolution(problem, cost, loop.history())
+        solution = ExactSolution(problem, cost, loop.history())
+        solution.nan_moments = self.options["nan_moments"]
+        return solution
 '''
 
 
@@ -420,6 +426,19 @@ def test_a_diverged_run_is_a_failed_row_with_stop_reason_diverged(tmp_path, faul
     assert (row["status"], row["stop_reason"]) == ("failed", "diverged")
     assert "TrainingDiverged: faulty: training diverged at iteration 11" in row["message"]
     assert "loss_a = 1e+11" in row["message"] and not summary.ok
+
+
+@pytest.mark.slow
+def test_a_run_whose_evaluation_fails_keeps_its_training_cost(tmp_path, faulty_plugin):
+    """Paths lost or moments NaN after a long training: the failed row still says how many
+    iterations and seconds the training took (nothing learnt about the cost is lost)."""
+    suite = load_suite(plugin_suite(tmp_path, faulty_plugin, "nan_moments = true"))
+    out = tmp_path / "out"
+    run_suite(suite, out, progress=False)
+    row = ResultsStore(out).rows()[0]
+    assert row["status"] == "failed" and "moments are not finite" in row["message"]
+    assert row["iters"] == 40 and row["train_s"] > 0 and row["s_per_iter"] > 0
+    assert row["peak_rss_mb"] > 0
 
 
 # ------------------------------------------------------------ 4. paths outside --out

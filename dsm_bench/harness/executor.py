@@ -195,9 +195,12 @@ class LocalProcessExecutor(Executor):
                 proc.returncode, log_path, peak_mb, limits.memory_mb,
                 oom_killed=None if oom is None or oom_kills is None else oom > oom_kills)
         stop_reason = (result or {}).get("stop_reason")
-        return failed_row(spec, status, message, wall_s=wall_s,
-                          peak_rss_mb=round(peak_mb, 1) if peak_mb else None,
-                          **({"stop_reason": stop_reason} if stop_reason else {}))
+        extra = {**((result or {}).get("cost") or {}), "wall_s": wall_s}
+        if peak_mb:
+            extra["peak_rss_mb"] = round(max(peak_mb, extra.get("peak_rss_mb") or 0.0), 1)
+        if stop_reason:
+            extra["stop_reason"] = stop_reason
+        return failed_row(spec, status, message, **extra)
 
     def _watch(self, proc: subprocess.Popen, limits: Limits,
                started: float) -> tuple[tuple[str, str] | None, float]:
@@ -409,6 +412,8 @@ def _child_main(task_path: str) -> int:
             "traceback": traceback.format_exc(),
             # a training that diverged says so (solvers.training.TrainingDiverged)
             "stop_reason": getattr(exc, "stop_reason", None),
+            # a trained solution whose evaluation failed: its iterations, seconds, memory
+            "cost": getattr(exc, "training_cost", None),
         })
         return 1
 

@@ -217,12 +217,18 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
         monitor = pruning_monitor(spec.study, spec.trial, monitor)
     solution = solver.run(problem, budget, monitor, progress)  # supports() checked, fit timed
     ev = spec.evaluation
-    evaluation = evaluate(
-        problem, solution, reference=reference, reference_kind=reference_kind,
-        n_samples=int(ev["n_samples"]), n_trials=int(ev["n_trials"]),
-        seed=int(ev["eval_seed"]), n_eval_times=int(ev["n_eval_times"]),
-    )
-    require_moments_in_scale(problem, evaluation.series)
+    try:
+        evaluation = evaluate(
+            problem, solution, reference=reference, reference_kind=reference_kind,
+            n_samples=int(ev["n_samples"]), n_trials=int(ev["n_trials"]),
+            seed=int(ev["eval_seed"]), n_eval_times=int(ev["n_eval_times"]),
+        )
+        require_moments_in_scale(problem, evaluation.series)
+    except Exception as exc:
+        # a training that ends in a failed evaluation (paths lost, moments diverged) keeps
+        # what it cost: iterations, seconds, memory go into the failed row
+        exc.training_cost = training_cost(solution)
+        raise
     cost = solution.cost.as_dict()
     cost["eval_s"] = evaluation.metrics.pop("eval_s")
     cost["peak_rss_mb"] = max(cost.get("peak_rss_mb") or 0.0, peak_memory()[0])
@@ -247,6 +253,16 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
         "training": _jsonable(dict(getattr(solution.history, "attrs", {}) or {})),
     }
     return RunResult(row=row, artifact=artifact, solution=solution)
+
+
+def training_cost(solution) -> dict[str, Any]:
+    """The cost columns of a trained solution (iterations, seconds, memory, device), for a
+    row whether or not its evaluation succeeded; without its stop reason, which a failure
+    sets."""
+    cost = {k: v for k, v in solution.cost.as_dict().items() if k in COST}
+    cost["peak_rss_mb"] = max(cost.get("peak_rss_mb") or 0.0, peak_memory()[0])
+    cost.pop("stop_reason", None)
+    return _jsonable(cost)
 
 
 # a solution whose moments lie this many times the problem's box away has diverged, whatever
