@@ -146,12 +146,12 @@ class ProductReference:
         tn = np.broadcast_to(np.asarray(t.detach().cpu() if hasattr(t, "detach") else t,
                                         dtype=float), xn.shape[:-1])
         steps = self.line.index(tn)
-        times = np.unique(steps)
-        if len(times) == 1:  # a sampler's step: every path at one time, no masks to copy
-            u, v = self._velocities_at(xn, int(times[0]))
+        indices = np.unique(steps)
+        if len(indices) == 1:  # a sampler's step: every path at one time, no masks to copy
+            u, v = self._velocities_at(xn, int(indices[0]))
             return like(u, x), like(v, x)
         u, v = np.empty_like(xn), np.empty_like(xn)
-        for i in times:
+        for i in indices:
             at = steps == i
             u[at], v[at] = self._velocities_at(xn[at], int(i))
         return like(u, x), like(v, x)

@@ -227,11 +227,13 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
     except Exception as exc:
         # a training that ends in a failed evaluation (paths lost, moments diverged) keeps
         # what it cost: iterations, seconds, memory go into the failed row
-        exc.training_cost = training_cost(solution)
+        # (the failure sets the row's stop reason, not the training's)
+        cost = training_cost(solution)
+        cost.pop("stop_reason", None)
+        exc.training_cost = _jsonable(cost)
         raise
-    cost = solution.cost.as_dict()
+    cost = training_cost(solution)
     cost["eval_s"] = evaluation.metrics.pop("eval_s")
-    cost["peak_rss_mb"] = max(cost.get("peak_rss_mb") or 0.0, peak_memory()[0])
 
     row = _empty_row(spec, source)
     row["d"] = problem.d
@@ -256,13 +258,11 @@ def run_one(spec: RunSpec, progress: bool = False, monitor_every: int | None = N
 
 
 def training_cost(solution) -> dict[str, Any]:
-    """The cost columns of a trained solution (iterations, seconds, memory, device), for a
-    row whether or not its evaluation succeeded; without its stop reason, which a failure
-    sets."""
+    """The cost columns of a trained solution (iterations, seconds, device, stop reason) and
+    this process's peak memory so far, for a row whether or not its evaluation succeeded."""
     cost = {k: v for k, v in solution.cost.as_dict().items() if k in COST}
     cost["peak_rss_mb"] = max(cost.get("peak_rss_mb") or 0.0, peak_memory()[0])
-    cost.pop("stop_reason", None)
-    return _jsonable(cost)
+    return cost
 
 
 # a solution whose moments lie this many times the problem's box away has diverged, whatever
