@@ -36,7 +36,10 @@ def training_points(
     ``interpolated``: from the states X_i at M random steps i one extra Euler-Maruyama step of
     random length tau in [0, dt), at time t_i + tau, so that training times cover [0, T]
     continuously; ``grid``: the states themselves at t_i. Both add the start points (t = 0)
-    as the first B points (the initial-condition loss term reads them there).
+    as the first B points (the initial-condition loss term reads them there). Points of a path
+    after it left the problem's box (or became non-finite) are dropped, so P <= B (M + 1):
+    beyond the box the model is not scored, and in an unbounded potential (Henon-Heiles) the
+    residuals of escaped paths grow without bound and swamp the loss (``docs/problems.md``, "Henon-Heiles").
     """
     n_steps, dt = problem.n_steps, problem.dt
 
@@ -48,13 +51,29 @@ def training_points(
         steps = torch.randperm(n_steps, generator=generator, device=device)[:m]
         xs = states[steps].reshape(-1, problem.d)  # (M B, d)
         ts = (steps.to(dtype) * dt).repeat_interleave(n_paths)
+        kept = _in_box_so_far(states, problem)[steps].reshape(-1)
         if scheme == "interpolated":
             tau = dt * torch.rand(ts.shape, generator=generator, dtype=dtype, device=device)
             xi = torch.randn(xs.shape, generator=generator, dtype=dtype, device=device)
             noise = torch.sqrt(nu * problem.diffusion * tau)[:, None]
             xs = reflect_(xs + tau[:, None] * drift(xs, ts[:, None]) + noise * xi, problem)
             ts = ts + tau
+            kept &= _inside(xs, problem)
+        xs, ts = xs[kept], ts[kept]
         x = torch.cat([states[0], xs])
         t = torch.cat([torch.zeros(n_paths, dtype=dtype, device=device), ts])
     return x, t
 
+
+
+def _inside(x: torch.Tensor, problem: Problem) -> torch.Tensor:
+    """Whether each point (..., d) is finite and within the problem's box, (...,)."""
+    lo, hi = problem.box
+    return (torch.isfinite(x) & (x >= lo) & (x <= hi)).all(-1)
+
+
+def _in_box_so_far(states: torch.Tensor, problem: Problem) -> torch.Tensor:
+    """(N + 1, B): whether each path has stayed finite and in the box up to each step. A path
+    that left is lost from that step on, as when the metrics score samples
+    (``dsm_bench.trial``)."""
+    return torch.cummin(_inside(states, problem).to(torch.uint8), dim=0).values.bool()
