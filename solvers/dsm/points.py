@@ -59,6 +59,7 @@ def training_points(
             xs = reflect_(xs + tau[:, None] * drift(xs, ts[:, None]) + noise * xi, problem)
             ts = ts + tau
             kept &= _inside(xs, problem)
+        # a boolean index: one host sync an epoch on CUDA, for a loss over the kept points only
         xs, ts = xs[kept], ts[kept]
         x = torch.cat([states[0], xs])
         t = torch.cat([torch.zeros(n_paths, dtype=dtype, device=device), ts])
