@@ -82,6 +82,14 @@ def test_supports_up_to_three_dimensions():
         get_problem("harmonic", d=3))
 
 
+def test_declines_a_box_of_infinite_walls():
+    """Its grid is periodic: on box_well it would let the packet through one wall and in at
+    the other, so it declines and names the solver that has the walls."""
+    reason = SplitStepSolver().supports(get_problem("box_well"))
+    assert reason is not None and "periodic" in reason and "grid" in reason
+    assert SplitStepSolver().supports(get_problem("soft_coulomb")) is None
+
+
 def test_times_must_be_stored(harmonic_1d):
     problem, solution = harmonic_1d
     with pytest.raises(ValueError, match="not stored"):

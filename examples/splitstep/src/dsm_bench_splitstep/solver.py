@@ -48,6 +48,9 @@ class SplitStepSolver(Solver):
     }
 
     def supports(self, problem: Problem) -> str | None:
+        if problem.reflecting_box:
+            return ("the split-step grid is periodic, and the problem's box is one of infinite "
+                    "walls (psi = 0 on its faces): use the grid solver (Dirichlet walls)")
         if problem.d > MAX_DIMENSION:
             return f"the split-step grid holds n^d points: d <= {MAX_DIMENSION} (got d={problem.d})"
         return self._memory_reason(problem, self._first_grid(problem))
