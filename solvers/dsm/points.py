@@ -39,7 +39,8 @@ def training_points(
     as the first B points (the initial-condition loss term reads them there). Points of a path
     after it left the problem's box (or became non-finite) are dropped, so P <= B (M + 1):
     beyond the box the model is not scored, and in an unbounded potential (Henon-Heiles) the
-    residuals of escaped paths grow without bound and swamp the loss (``docs/problems.md``, "Henon-Heiles").
+    residuals of escaped paths grow without bound and swamp the loss (``docs/problems.md``,
+    "DSM trains inside the box").
     """
     n_steps, dt = problem.n_steps, problem.dt
 
@@ -66,7 +67,6 @@ def training_points(
     return x, t
 
 
-
 def _inside(x: torch.Tensor, problem: Problem) -> torch.Tensor:
     """Whether each point (..., d) is finite and within the problem's box, (...,)."""
     lo, hi = problem.box
@@ -75,6 +75,6 @@ def _inside(x: torch.Tensor, problem: Problem) -> torch.Tensor:
 
 def _in_box_so_far(states: torch.Tensor, problem: Problem) -> torch.Tensor:
     """(N + 1, B): whether each path has stayed finite and in the box up to each step. A path
-    that left is lost from that step on, as when the metrics score samples
-    (``dsm_bench.trial``)."""
+    that left is lost from that step on: the rule of ``dsm_bench.trial.alive_paths``, by which
+    the metrics score samples, here in torch on the training device (no host copy an epoch)."""
     return torch.cummin(_inside(states, problem).to(torch.uint8), dim=0).values.bool()
