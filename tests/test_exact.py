@@ -22,14 +22,17 @@ CASES = [
     ("free_singular", {"phase": 3.0}),
     ("harmonic", {"d": 2, "T": 10.0}),  # past w t = pi: the Gouy phase must be unwrapped
     ("bosons", {"d": 3, "g": 0.0}),
+    # a start displaced in some coordinates only: the packet's constants are per coordinate
+    ("harmonic_active", {"d": 4, "active": 2, "phase": 0.5}),
 ]
 
 
 def _points(problem, n=64, seed=0):
     rng = np.random.default_rng(seed)
     t = torch.tensor(rng.uniform(0, problem.T, n), requires_grad=True)
-    mu = exact.gaussian_packet_mean(problem, t.detach().numpy())[:, None]
-    s = np.sqrt(exact.gaussian_packet_variance(problem, t.detach().numpy()))[:, None]
+    tc = t.detach().numpy()[:, None]  # (n, 1): per-coordinate constants broadcast to (n, d)
+    mu = exact.gaussian_packet_mean(problem, tc)
+    s = np.sqrt(exact.gaussian_packet_variance(problem, tc))
     x = torch.tensor(mu + 2 * s * rng.standard_normal((n, problem.d)), requires_grad=True)
     return x, t
 
@@ -164,3 +167,23 @@ def test_exact_reference_quantiles_and_densities():
     np.testing.assert_allclose(np.trapezoid(rho, x, axis=-1), 1.0, atol=1e-9)
     with pytest.raises(ValueError, match="no closed-form"):
         exact.ExactReference(get_problem("bosons", d=2))
+
+
+def test_harmonic_active_moves_only_its_active_coordinates():
+    """harmonic_active's claim: the d - k inactive coordinates start in the trap's ground state
+    (variance hbar/(2 m omega), no phase), which is stationary, so only k coordinates move.
+    The closed form itself is checked against the Schrodinger equation above."""
+    p = get_problem("harmonic_active", d=5, active=2)
+    t = np.linspace(0, p.T, 11)[:, None]
+    mean = exact.gaussian_packet_mean(p, t)
+    var = np.broadcast_to(exact.gaussian_packet_variance(p, t), mean.shape)
+    ground = p.hbar / (2 * p.m * p.omega)
+    # inactive: mean 0 and the ground-state variance at every t, to float64 roundoff
+    np.testing.assert_allclose(mean[:, 2:], 0.0, atol=1e-14)
+    np.testing.assert_allclose(var[:, 2:], ground, rtol=1e-12)
+    # active: the mean follows cos(omega t) from the displacement, a swing of 1 - cos(1) = 0.46
+    assert np.ptp(mean[:, :2], axis=0).min() > 0.4 * p.options["displacement"]
+    x = torch.tensor(np.random.default_rng(0).normal(0, 0.2, (32, 5)))
+    tt = torch.full((32,), 0.7, dtype=torch.float64)
+    assert float(exact.current_velocity(p, x, tt)[:, 2:].abs().max()) == 0.0
+    assert float(exact.current_velocity(p, x, tt)[:, :2].abs().min()) > 0.1
