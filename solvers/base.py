@@ -34,6 +34,7 @@ import dataclasses
 import inspect
 import os
 import resource
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -102,8 +103,6 @@ def compute_threads() -> int:
     """Threads the run computes with: torch's intra-op threads once torch is loaded; otherwise
     (numpy / scipy only, e.g. the grid) what the BLAS reads at start-up, OMP_NUM_THREADS or
     OPENBLAS_NUM_THREADS, else one per CPU."""
-    import sys
-
     torch = sys.modules.get("torch")
     if torch is not None:
         return int(torch.get_num_threads())
@@ -114,10 +113,26 @@ def compute_threads() -> int:
     return os.cpu_count() or 1
 
 
+def _resident_high_water_mib() -> float:
+    """VmHWM of /proc/self/status where there is one (Linux), else ru_maxrss. On Linux
+    ru_maxrss survives execve: a run's process started by a runner (fork, then exec) would
+    report the runner's high-water mark whenever that is larger. VmHWM belongs to the
+    address space, which exec replaces."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    scale = 1024.0 if sys.platform != "darwin" else 2.0**20  # KiB on Linux, bytes on macOS
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
 def peak_memory(device: str = "cpu") -> tuple[float, float | None]:
     """(peak host RSS, peak GPU memory allocated by torch) of this process in MiB; the GPU
-    figure is None off CUDA. ru_maxrss is in KiB on Linux: the resident high-water mark."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    figure is None off CUDA. The host figure is this process's resident high-water mark."""
+    rss = _resident_high_water_mib()
     gpu = None
     if str(device).startswith("cuda"):
         import torch
