@@ -37,12 +37,11 @@ AUTHORS = {"width": 400, "depth": 2, "batch": 100, "M": 150}
 
 def measure(config: dict[str, Any]) -> dict[str, Any]:
     """Run in the subprocess: train ``epochs + 1`` epochs of one configuration, report times."""
-    import resource
-
     import torch
 
     from reference.problems import get_problem
     from solvers import Budget, get_solver
+    from solvers.base import peak_memory
     from solvers.dsm import training_points
 
     if config["threads"]:
@@ -52,7 +51,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
                                       "hutchinson_probes", "full_jacobian", "device", "dtype",
                                       "chunk_points")}
     solver = get_solver("dsm", log_every=1, lr_schedule="constant", **options)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = peak_memory()[0]
     cpu0 = time.process_time()
     solution = solver.run(problem, Budget(max_iters=config["epochs"] + 1))
     # CPU seconds per epoch (warm-up included): on a shared machine with 1 thread this is

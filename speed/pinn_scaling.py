@@ -6,7 +6,7 @@
     python -m speed.pinn_scaling --residual-cost --dims 1 100
 
 Every (problem, d) is trained and scored in its own subprocess (DeepXDE sets process-wide torch
-defaults, and the peak resident memory ``ru_maxrss`` is then that run's alone) through
+defaults, and the peak resident memory, ``solvers.base.peak_memory``, is then that run's alone) through
 ``dsm_bench.harness.single_run.run_one``: the same metrics and cost columns as ``dsm-bench solve``.
 The table reports the error reached, the iterations done, the wall time per iteration and the
 peak memory; ``--set key=value`` passes PINN options (and budget / evaluation settings) exactly

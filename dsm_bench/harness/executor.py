@@ -26,9 +26,10 @@ Limits, enforced by the parent:
 The child starts in the results directory, so that a relative path option (a checkpoint,
 declared ``RunPath``) lands inside it.
 
-The child measures its resident high-water mark with ``getrusage`` (``run_one`` records it
-as ``peak_rss_mb``; the solver's cost carries ``peak_gpu_mb`` on a GPU) and writes the run's
-artifact to ``DIR/runs/<config_hash>.json`` itself, so only the row travels back.
+The child measures its own resident high-water mark (``solvers.base.peak_memory``, which
+``run_one`` records as ``peak_rss_mb``; the solver's cost carries ``peak_gpu_mb`` on a GPU) and
+writes the run's artifact to ``DIR/runs/<config_hash>.json`` itself, so only the row travels
+back.
 """
 
 from __future__ import annotations
