@@ -94,3 +94,41 @@ def test_the_rotated_reference_matches_the_2d_grid():
         wrong = get_problem("double_well_rotated", d=2, n_steps=n_steps, **other).reference()
         assert any(np.abs(f - w).max() > tol for f, w, tol
                    in zip(solves[1], wrong.moments(times), tolerance, strict=True)), other
+
+
+def _mass_outside(reference, times: np.ndarray, half_width: float) -> np.ndarray:
+    """sum_k P(|x_k| > half_width) at each time, from the exact marginals (trapezoid rule):
+    the union bound on the probability that a sample has some coordinate outside."""
+    x = np.linspace(-20.0, 20.0, 16001)
+    outside = np.abs(x) > half_width
+    density = reference.marginal_density(x, times)
+    return np.trapezoid(density * outside, x, axis=-1).sum(-1)
+
+
+@pytest.mark.parametrize("d", [2, 10, pytest.param(100, marks=pytest.mark.slow)])
+def test_the_box_holds_the_exact_density(d):
+    """Summed over coordinates, the exact probability of being outside the box stays below
+    1e-4 at every time: under one path of an evaluation trial's 10^4. Control at d = 100: the
+    1-D well's box, [-4, 4], clips several percent, since x_k mixes 100 coordinates that sit
+    in wells at +-1 and is close to normal."""
+    problem = get_problem("double_well_rotated", d=d)
+    reference = problem.reference()
+    times = problem.times[::25]
+    lo, hi = problem.box
+    assert lo == -hi
+    assert _mass_outside(reference, times, hi).max() <= 1e-4
+    if d == 100:
+        assert _mass_outside(reference, times, 4.0).max() >= 1e-2
+
+
+@pytest.mark.slow
+def test_the_oracle_stays_in_the_box_at_d_100():
+    """Nelson's process with the exact drift, 4000 paths at 41 times: under 1e-3 of them are
+    ever outside the box (lost_frac; 4 paths). This checks the drift outside the bulk too: a
+    path that strays is pulled back, not pushed out. Control: with the box [-4, 4] over 1 % of
+    the paths leave."""
+    problem = get_problem("double_well_rotated", d=100)
+    paths = get_solver("oracle").run(problem).sample(4000, 0, problem.times[::25])
+    farthest = np.abs(paths).max(-1)
+    assert (farthest > problem.box[1]).any(1).mean() <= 1e-3
+    assert (farthest > 4.0).any(1).mean() >= 1e-2
