@@ -6,6 +6,9 @@ spaced grid times by default), the same for every solver:
 * mean_err, var_err: relative L2 over time of the per-coordinate mean / variance,
   ||m_hat - m_ref||_2 / ||m_ref||_2, averaged over coordinates. Where m_ref is identically 0 the
   absolute L2 divided by sqrt(number of times) is used and the ``*_kind`` column says "absolute".
+* mean_vec_err: ||m_hat - m_ref||_2 / ||m_ref||_2 over time with the Euclidean norm in x, the
+  mean vector's error: unchanged by a rotation of the coordinates (``dsm_bench.norms``); absent
+  where the reference mean is identically 0.
 * w1_err: 1-Wasserstein distance between the solver's and the reference's 1-D marginals,
   averaged over times and coordinates (the first ``w1_max_coords`` coordinates: the problems are
   exchangeable in their coordinates, and sorting 10^5 samples x 100 coordinates x 101 times is
@@ -50,7 +53,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from dsm_bench.ehrenfest import ehrenfest_error
-from dsm_bench.norms import relative_frobenius_over_time, relative_l2_over_time
+from dsm_bench.norms import (
+    relative_euclidean_over_time,
+    relative_frobenius_over_time,
+    relative_l2_over_time,
+)
 from dsm_bench.pooled import TrialMoments, pooled_errors, pooled_w1_error
 from dsm_bench.schema import ESS_RELIABLE, LOST_FLAG
 from dsm_bench.trial import Trial, sample_trial, stochastic_mechanics_energy, wasserstein1_samples
@@ -282,6 +289,7 @@ def _sampler_errors(metrics: dict[str, Any], series: dict[str, Any], problem: Pr
     series.update(pooled.to_series())
     metrics.update(pooled_errors(pooled))
     _trial_errors(metrics, "mean_err", [relative_l2_over_time(m, target.mean) for m in means])
+    _mean_vector_error(metrics, means, target.mean)
     _trial_errors(metrics, "var_err", [relative_l2_over_time(v, target.var) for v in variances])
     if target.cov is not None:
         cov = [relative_frobenius_over_time(tr.cov, target.cov) for tr in trials]
@@ -335,6 +343,7 @@ def _evaluate_density(ev: Evaluation, problem: Problem, solution, target: _Targe
         for name, est, ref in (("mean_err", mean, target.mean), ("var_err", var, target.var)):
             value, kind = relative_l2_over_time(est, ref)
             metrics.update({name: value, f"{name}_std": 0.0, f"{name}_kind": kind})
+        _mean_vector_error(metrics, [mean], target.mean)
         metrics["w1_err"] = _density_w1(problem, solution, target.reference, times,
                                         target.n_w1, density_points)
         metrics["w1_err_std"] = 0.0
@@ -391,6 +400,15 @@ def _require_finite_moments(mean: np.ndarray, var: np.ndarray, times: np.ndarray
         t = float(times[int(np.argmax(bad))])
         raise FloatingPointError(f"the solution's moments are not finite at t = {t:g} "
                                  f"({int(bad.sum())} of {len(times)} evaluation times)")
+
+
+def _mean_vector_error(metrics: dict[str, Any], means: list[np.ndarray] | np.ndarray,
+                       reference_mean: np.ndarray) -> None:
+    """``mean_vec_err`` (mean over the estimates, one per trial, and its spread), where the
+    reference mean is not identically 0."""
+    errors = [relative_euclidean_over_time(m, reference_mean) for m in means]
+    if errors[0] is not None:
+        metrics["mean_vec_err"], metrics["mean_vec_err_std"] = float(np.mean(errors)), _std(errors)
 
 
 def _std(values: list[float]) -> float:

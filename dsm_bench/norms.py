@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["reference_scale", "relative_frobenius_over_time", "relative_l2_batch",
-           "relative_l2_over_time"]
+__all__ = ["reference_scale", "relative_euclidean_over_time", "relative_frobenius_over_time",
+           "relative_l2_batch", "relative_l2_over_time"]
 
 
 def _zero_reference(norm: np.ndarray, estimate: np.ndarray | None) -> np.ndarray:
@@ -57,3 +57,19 @@ def relative_frobenius_over_time(estimate: np.ndarray, reference: np.ndarray) ->
         raise ValueError(f"shape mismatch: estimate {est.shape} vs reference {ref.shape} "
                          "(both (n_times, d, d))")
     return float(np.linalg.norm(est - ref) / np.linalg.norm(ref))
+
+
+def relative_euclidean_over_time(estimate: np.ndarray, reference: np.ndarray) -> float | None:
+    """||m_hat - m||_{t,2} / ||m||_{t,2} for vectors over time (T, d): sqrt(sum_t |m_hat(t) -
+    m(t)|^2 / sum_t |m(t)|^2), with |.| the Euclidean norm in x. A rotation of the coordinates
+    leaves it unchanged, unlike the per-coordinate error, whose coordinates with a small mean
+    divide by almost nothing. None where the reference is identically zero: the error has no
+    scale there (the per-coordinate error's absolute form covers that case)."""
+    est, ref = np.asarray(estimate, float), np.asarray(reference, float)
+    if est.shape != ref.shape or est.ndim != 2:
+        raise ValueError(f"shape mismatch: estimate {est.shape} vs reference {ref.shape} "
+                         "(both (n_times, d))")
+    norm = np.linalg.norm(ref)
+    if _zero_reference(np.array([norm]), est)[0]:
+        return None
+    return float(np.linalg.norm(est - ref) / norm)

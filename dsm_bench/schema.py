@@ -48,6 +48,10 @@ METRIC_TABLE: tuple[Metric, ...] = (
            "mean_err_kind"),
     Metric("var_err", "variance error", "rel. L2 over t", "error", "var_err_std", True,
            "var_err_kind"),
+    # the mean as one vector in R^d, which a rotation of the coordinates leaves alone; not
+    # gated, like cov_err below
+    Metric("mean_vec_err", "mean vector error", "rel. L2 over t, Euclidean in x", "error",
+           "mean_vec_err_std"),
     # moments pooled over trials (and exchangeable coordinates) before the norm: resolves
     # errors below the per-trial noise. Not gated: a noise-dominated norm with no trial spread
     # to set a band from (its excess over the floor is computed across rows, in the report)

@@ -319,7 +319,7 @@ def summary_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
 def physics_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
     """Drift, energy and centre-of-mass metrics, where any run computed them."""
     columns = [c for c in ("u_err", "v_err", "energy_err", "energy_drift", "ehrenfest_err",
-                           "cov_err", "lost_frac", "com_mean_err", "com_var_err",
+                           "mean_vec_err", "cov_err", "lost_frac", "com_mean_err", "com_var_err",
                            "var_err_brownian") if c in agg and agg[c].notna().any()]
     if agg.empty or not columns:
         return None
@@ -339,7 +339,8 @@ def physics_table(agg: pd.DataFrame, styles: SolverStyles) -> Table | None:
         "ones under the reference density; energy_err: max_t |E(t) - E| / |E| against the "
         "exact conserved energy; energy_drift: max_t |E(t) - E(0)| / |E(0)| (reference-free); "
         "ehrenfest_err: the residual of Ehrenfest's theorem on the solution's own mean motion "
-        "(reference-free); cov_err: the covariance matrix's relative Frobenius error; "
+        "(reference-free); mean_vec_err: the mean vector's relative Euclidean error; cov_err: "
+        "the covariance matrix's relative Frobenius error; "
         "lost_frac: the largest fraction of sampled paths lost at a time; com_*: centre of "
         "mass against its exact law (bosons); "
         "var_err_brownian: free_singular's variance error against the Brownian law the authors "
