@@ -22,6 +22,7 @@ from reference.problems.harmonic_1d import Harmonic1D  # noqa: E402
 from solvers import Budget, get_solver  # noqa: E402
 from solvers.base import Cost, SolverConfigError  # noqa: E402
 from solvers.pinn import PINNSolution, schrodinger_residual  # noqa: E402
+from solvers.pinn.backend import import_deepxde  # noqa: E402
 from solvers.pinn.residual import psi0_parts_differentiable  # noqa: E402
 from solvers.training import TrainingDiverged  # noqa: E402
 
@@ -309,6 +310,25 @@ def test_infinite_loss_mid_training_stops_and_names_term_and_iteration(monkeypat
     # test points): the 25th evaluation is the display at step 20. Reported at a display step,
     # and mid-training (not at the end, iteration 100): a stop, not a late scan of the history
     assert iteration % 10 == 0 and 10 <= iteration <= 30
+
+
+def test_non_finite_weights_after_lbfgs_stop_the_run_as_diverged():
+    """DeepXDE's L-BFGS can stop on NaN weights before it logs a loss (the rotated double well
+    at d = 100 does, docs/results.md): the solver checks the weights themselves. A real
+    DeepXDE network and loop; one weight set to NaN is caught, finite weights pass."""
+    from solvers.pinn.solver import _require_finite_weights
+    from solvers.training import TrainingLoop
+
+    net = import_deepxde().nn.FNN([3, 8, 2], "tanh", "Glorot normal")
+    loop = TrainingLoop("pinn", target_iters=10)
+    loop.step_done(7, None)
+    _require_finite_weights(net, loop)
+    with torch.no_grad():
+        next(net.parameters())[0, 0] = float("nan")
+    with pytest.raises(TrainingDiverged, match="L-BFGS left 1 of the network's weight tensors "
+                                               "non-finite at iteration 7") as info:
+        _require_finite_weights(net, loop)
+    assert info.value.stop_reason == "diverged" and info.value.iteration == 7
 
 
 def test_time_budget_stops_training_and_excludes_the_monitor():
