@@ -45,9 +45,9 @@ class DoubleWellRotated(GaussianStart):
     description = ("the double well under a seeded rotation Q: y_1 tunnels, y_2..y_d split on "
                    "the barrier top; not a product in x, exact in any d")
     d_range = (2, 100)
-    # every |x_k| stays below b |Q_1k| + 1.2 sqrt(2 ln(2 d / 1e-4)) but with probability 1e-4
-    # at each t, were x_k's tail normal with the y lines' largest sd (1.19): 6.5-6.8 for d =
-    # 2..100 at rotation_seed 0. The exact marginals are checked in tests/test_rotated.py
+    # were each x_k normal with the y lines' largest sd (1.19), some |x_k| would pass
+    # b |Q_1k| + 1.2 sqrt(2 ln(2 d / 1e-4)) with probability below 1e-4 at each t: 6.5-6.8
+    # for d = 2..100 at rotation_seed 0. tests/test_rotated.py checks the exact marginals
     box = (-7.0, 7.0)
     grid_points = (0, 192, 96)
     option_specs = {
