@@ -22,7 +22,6 @@ from reference.problems.harmonic_1d import Harmonic1D  # noqa: E402
 from solvers import Budget, get_solver  # noqa: E402
 from solvers.base import Cost, SolverConfigError  # noqa: E402
 from solvers.pinn import PINNSolution, schrodinger_residual  # noqa: E402
-from solvers.pinn.backend import import_deepxde  # noqa: E402
 from solvers.pinn.residual import psi0_parts_differentiable  # noqa: E402
 from solvers.training import TrainingDiverged  # noqa: E402
 
@@ -312,22 +311,27 @@ def test_infinite_loss_mid_training_stops_and_names_term_and_iteration(monkeypat
     assert iteration % 10 == 0 and 10 <= iteration <= 30
 
 
-def test_non_finite_weights_after_lbfgs_stop_the_run_as_diverged():
+def test_non_finite_weights_at_the_end_of_a_phase_stop_the_run_as_diverged():
     """DeepXDE's L-BFGS can stop on NaN weights before it logs a loss (the rotated double well
-    at d = 100 does, docs/results.md): the solver checks the weights themselves. A real
-    DeepXDE network and loop; one weight set to NaN is caught, finite weights pass."""
-    from solvers.pinn.solver import _require_finite_weights
+    at d = 100 does, docs/results.md): the training callback checks the weights when a phase
+    ends. A real DeepXDE model and loop; one weight set to NaN is caught, finite weights
+    pass."""
+    from solvers.pinn.callback import loop_callback
     from solvers.training import TrainingLoop
 
-    net = import_deepxde().nn.FNN([3, 8, 2], "tanh", "Glorot normal")
+    solver = get_solver("pinn", width=8, depth=1, num_domain=50, num_boundary=10, device="cpu")
+    model, terms = solver.build(Harmonic1D())
+    model.compile("L-BFGS")
     loop = TrainingLoop("pinn", target_iters=10)
     loop.step_done(7, None)
-    _require_finite_weights(net, loop)
+    callback = loop_callback(loop, terms)
+    callback.set_model(model)
+    callback.on_train_end()
     with torch.no_grad():
-        next(net.parameters())[0, 0] = float("nan")
+        next(model.net.parameters())[0, 0] = float("nan")
     with pytest.raises(TrainingDiverged, match="L-BFGS left 1 of the network's weight tensors "
                                                "non-finite at iteration 7") as info:
-        _require_finite_weights(net, loop)
+        callback.on_train_end()
     assert info.value.stop_reason == "diverged" and info.value.iteration == 7
 
 

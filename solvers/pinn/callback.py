@@ -4,7 +4,10 @@ DeepXDE evaluates the loss terms only at its display steps (every ``log_every`` 
 iterations and the last, and after every L-BFGS chunk): those are handed to the loop, which
 checks them for finiteness (DeepXDE stops on NaN but not on inf, and names no term), logs
 them and raises ``TrainingDiverged`` naming the term and the iteration. Between display
-steps the loop still sees every iteration, for the time budget and the monitor.
+steps the loop still sees every iteration, for the time budget and the monitor. DeepXDE's
+L-BFGS can also break off ("converged") after a step that made no progress, before it
+evaluates the losses, so NaN weights from that step reach no logged loss: at the end of each
+phase the callback checks the weights themselves.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from solvers.pinn.backend import import_deepxde
-from solvers.training import TrainingLoop
+from solvers.training import TrainingDiverged, TrainingLoop
 
 __all__ = ["loop_callback"]
 
@@ -35,6 +38,17 @@ def loop_callback(loop: TrainingLoop, terms: list[str]) -> Any:
 
         def on_batch_end(self) -> None:
             self.report()
+
+        def on_train_end(self) -> None:
+            import torch
+
+            bad = sum(int(not torch.isfinite(p).all()) for p in self.model.net.parameters())
+            if bad:
+                loop.finish_clock()
+                raise TrainingDiverged(
+                    f"pinn: {self.model.opt_name} left {bad} of the network's weight tensors "
+                    f"non-finite at iteration {loop.iteration}, without a logged loss (the last "
+                    "logged one was finite)", iteration=loop.iteration)
 
         def report(self) -> None:
             step = int(self.model.train_state.step)

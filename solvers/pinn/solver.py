@@ -25,7 +25,7 @@ from solvers.pinn.callback import loop_callback
 from solvers.pinn.laplacian import HVP_MODES, LAPLACIANS, resolve_laplacian
 from solvers.pinn.residual import psi0_parts, psi0_parts_differentiable, schrodinger_residual
 from solvers.pinn.solution import INTEGRATIONS, PINNSolution
-from solvers.training import TrainingDiverged, TrainingLoop
+from solvers.training import TrainingLoop
 
 __all__ = ["PINNSolver"]
 
@@ -307,7 +307,6 @@ class PINNSolver(Solver):
                     dde.optimizers.config.LBFGS_options["fun_per_step"] = int(1.25 * chunk)
                     model.compile("L-BFGS", loss_weights=weights, verbose=0)
                     model.train(display_every=o["log_every"], callbacks=callbacks(), verbose=0)
-                    _require_finite_weights(model.net, loop)
         cost = loop.finish(Cost(n_params=sum(p.numel() for p in model.net.parameters()),
                                 device=device, dtype=o["precision"]))
         return self.solution(problem, model.net, cost, _history(loop, terms), device)
@@ -343,22 +342,6 @@ class PINNSolver(Solver):
         if rest.get("marginal_samples") is not None:
             parts.append(f"{rest.pop('marginal_samples')} draws per marginal")
         return ", ".join(p for p in (*parts, super().variant_label(rest)) if p)
-
-
-def _require_finite_weights(net: Any, loop: TrainingLoop) -> None:
-    """TrainingDiverged if a weight is not finite. DeepXDE's L-BFGS can step to NaN weights and
-    stop (a step without progress) before its next display step, so no NaN loss reaches the
-    loop; the network would then be NaN everywhere, and the row would fail in evaluation with
-    no word of its training."""
-    import torch
-
-    bad = sum(int(not torch.isfinite(p).all()) for p in net.parameters())
-    if bad:
-        loop.finish_clock()
-        raise TrainingDiverged(
-            f"pinn: L-BFGS left {bad} of the network's weight tensors non-finite at iteration "
-            f"{loop.iteration}, without a logged loss (the last logged one was finite)",
-            iteration=loop.iteration)
 
 
 def _history(loop: TrainingLoop, terms: list[str]) -> pd.DataFrame:
